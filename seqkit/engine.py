@@ -1,0 +1,399 @@
+"""The training engine: assembles a run from the registries and trains it.
+
+    dataset -> split -> encoder.fit(train) -> sampler + collator -> cell -> task model
+    -> optimiser/schedule -> per-epoch evaluation -> metrics.json, history.jsonl,
+    checkpoint.pt and the task's plots in ``out``.
+
+It knows no concrete dataset, cell, collator or task: all of them come from the
+registries by name. Python use::
+
+    from seqkit.engine import RunConfig, train
+    metrics = train(RunConfig(data="names/", epochs=5, out="runs/x"))
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import __version__, registry
+from .batch import Batch
+from .checkpoint import atomic_write_json
+from .checkpoint import load as load_checkpoint
+from .checkpoint import save as save_checkpoint
+from .data import PairDataset, check_on_bad_line
+from .errors import ConfigError, DataError, SeqkitError
+from .sampling import BucketBatchSampler, padding_waste
+from .splits import split_dataset
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULES = ("onecycle", "cosine", "none")
+BALANCE = ("none", "sampler", "loss")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class RunConfig:
+    """Every option of a run. The defaults are the configuration the README reports."""
+
+    task: str = "classify"
+    dataset: str = "name2lang"
+    data: str | None = None
+    encoder: str = "index"
+    collator: str = "pack"
+    cell: str = "gru"
+    hidden_size: int = 256
+    layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.0
+    head_dropout: float = 0.3
+    embedding_dim: int = 64
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 3e-3
+    optimizer: str = "adamw"
+    weight_decay: float = 0.01
+    momentum: float = 0.9
+    schedule: str = "onecycle"
+    clip: float | None = 1.0
+    label_smoothing: float = 0.0
+    balance: str = "none"
+    bucket: bool = True
+    test_size: float = 0.2
+    split_seed: int = 0
+    dedup: bool = False
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    threads: int | None = None
+    on_bad_line: str = "error"
+    out: str = "runs/latest"
+    quiet: bool = False
+    dataset_options: dict = field(default_factory=dict)
+    encoder_options: dict = field(default_factory=dict)
+    collator_options: dict = field(default_factory=dict)
+    cell_options: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RunConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def validate(self) -> "RunConfig":
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise ConfigError(msg)
+
+        need(self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        need(self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        need(self.balance in BALANCE, f"--balance must be one of {', '.join(BALANCE)}, got {self.balance!r}")
+        need(self.device in DEVICES or self.device.startswith("cuda:"),
+             f"--device must be auto, cpu or cuda, got {self.device!r}")
+        need(self.epochs >= 1, f"--epochs must be at least 1, got {self.epochs}")
+        need(self.batch_size >= 1, f"--batch-size must be at least 1, got {self.batch_size}")
+        need(self.hidden_size >= 1, f"--hidden-size must be at least 1, got {self.hidden_size}")
+        need(self.layers >= 1, f"--layers must be at least 1, got {self.layers}")
+        need(self.embedding_dim >= 1, f"--embedding-dim must be at least 1, got {self.embedding_dim}")
+        need(self.lr > 0 and math.isfinite(self.lr), f"--lr must be a positive number, got {self.lr}")
+        need(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        need(0.0 <= self.head_dropout < 1.0, f"--head-dropout must be in [0, 1), got {self.head_dropout}")
+        need(self.clip is None or self.clip > 0, f"--clip must be positive, got {self.clip}")
+        need(self.workers >= 0, f"--workers must be >= 0, got {self.workers}")
+        need(self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+        need(0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        check_on_bad_line(self.on_bad_line)
+        return self
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available; asking for CUDA without it is a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+            raise ConfigError(f"--device {name}: CUDA is not available ({why}, torch {torch.__version__}); "
+                              f"use --device cpu or --device auto")
+        return torch.device(name)
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def load_dataset(config: RunConfig) -> PairDataset:
+    ds = registry.datasets.create(config.dataset, path=config.data, on_bad_line=config.on_bad_line,
+                                  **config.dataset_options)
+    if not hasattr(ds, "labels") or len(ds) == 0:
+        raise DataError(f"dataset '{config.dataset}' is empty or has no .labels; check --data")
+    if not isinstance(ds, PairDataset):  # any Dataset of (text, label) pairs will do
+        pairs = [ds[i] for i in range(len(ds))]
+        ds = PairDataset([p[0] for p in pairs], [p[1] for p in pairs], labels=ds.labels,
+                         source=getattr(ds, "source", config.dataset))
+    return ds
+
+
+def build_cell_factory(config: RunConfig) -> Callable[[int], nn.Module]:
+    def make_cell(input_size: int) -> nn.Module:
+        return registry.cells.create(config.cell, input_size=input_size, hidden_size=config.hidden_size,
+                                     num_layers=config.layers, dropout=config.dropout,
+                                     bidirectional=config.bidirectional, **config.cell_options)
+    return make_cell
+
+
+def build_model(task, encoder, labels, config: RunConfig) -> nn.Module:
+    return task.build_model(encoder=encoder, make_cell=build_cell_factory(config), labels=labels, config=config)
+
+
+def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_schedule(opt: torch.optim.Optimizer, config: RunConfig, steps_per_epoch: int):
+    total = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total, pct_start=0.25)
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    return None
+
+
+class _Progress:
+    """tqdm over the batches of an epoch; silent when quiet or not a TTY."""
+
+    def __init__(self, total: int, desc: str, quiet: bool):
+        self.bar = None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def update(self, loss: float, rate: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.3f}", names_s=f"{rate:,.0f}", refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _log(config: RunConfig, msg: str) -> None:
+    if not config.quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def evaluate_batches(task, model: nn.Module, loader, device: torch.device) -> dict:
+    model.eval()
+    with torch.no_grad():
+        return task.evaluate(model, (b.to(device) for b in loader), device)
+
+
+def make_loader(dataset, collator, sampler, config: RunConfig, device: torch.device) -> DataLoader:
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collator, num_workers=config.workers,
+                      pin_memory=device.type == "cuda", persistent_workers=config.workers > 0)
+
+
+def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) -> dict[str, Any]:
+    """Run a whole training as configured; returns the final metrics (also in metrics.json)."""
+    config.validate()
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed)
+    t_start = time.perf_counter()
+
+    ds = load_dataset(config)
+    split = split_dataset(ds, test_size=config.test_size, seed=config.split_seed, dedup=config.dedup)
+    train_ds, test_ds = ds.subset(split.train), ds.subset(split.test)
+    _log(config, f"data: {len(ds)} examples, {len(ds.labels)} labels from {ds.source}; "
+                 f"split train {len(train_ds)} / test {len(test_ds)}"
+                 + (f" (dedup: {split.report['duplicates_dropped']} duplicate pairs dropped)" if config.dedup else
+                    f" ({split.report['test_texts_seen_in_train']} test texts also in train)"))
+
+    encoder = registry.encoders.create(config.encoder, **config.encoder_options)
+    encoder.fit(train_ds.texts)
+    collator = registry.collators.create(config.collator, encoder, labels=ds.labels, **config.collator_options)
+    task = registry.tasks.create(config.task)
+    task.setup(train_ds, config)
+
+    model = build_model(task, encoder, ds.labels, config).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    weights = task.sample_weights(train_ds, config)
+    sampler = BucketBatchSampler(train_ds.lengths(), config.batch_size, bucket=config.bucket, shuffle=True,
+                                 seed=config.seed, weights=weights)
+    eval_sampler = BucketBatchSampler(test_ds.lengths(), max(config.batch_size, 512), bucket=True, shuffle=False)
+    train_loader = make_loader(train_ds, collator, sampler, config, device)
+    test_loader = make_loader(test_ds, collator, eval_sampler, config, device)
+    waste = padding_waste(sampler.batches(), train_ds.lengths())
+    _log(config, f"model: {config.cell} x{config.layers}{' bidirectional' if config.bidirectional else ''}, "
+                 f"hidden {config.hidden_size}, {n_params:,} parameters, on {device}; "
+                 f"batches of {config.batch_size}, padding waste {waste:.1%}"
+                 f"{' (bucketed)' if config.bucket else ''}")
+
+    opt = make_optimizer(model, config)
+    sched = make_schedule(opt, config, len(sampler))
+
+    os.makedirs(config.out, exist_ok=True)
+    history_path = os.path.join(config.out, "history.jsonl")
+    open(history_path, "w").close()
+    history: list[dict] = []
+    train_seconds = 0.0
+    names_seen = 0
+    metrics: dict[str, Any] = {}
+    for epoch in range(1, config.epochs + 1):
+        sampler.set_epoch(epoch)
+        model.train()
+        bar = _Progress(len(sampler), f"epoch {epoch}/{config.epochs}", config.quiet)
+        loss_sum, n_sum, epoch_names = 0.0, 0, 0
+        t0 = time.perf_counter()
+        for batch in train_loader:
+            batch = batch.to(device, non_blocking=True)
+            loss = task.loss(model, batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip:
+                nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+            opt.step()
+            if sched is not None:
+                sched.step()
+            loss_sum += float(loss.detach()) * batch.size
+            n_sum += batch.size
+            epoch_names += batch.size
+            bar.update(loss_sum / n_sum, epoch_names / max(1e-9, time.perf_counter() - t0))
+        bar.close()
+        epoch_seconds = time.perf_counter() - t0
+        train_seconds += epoch_seconds
+        names_seen += epoch_names
+        metrics = evaluate_batches(task, model, test_loader, device)
+        record = {"epoch": epoch, "train_loss": loss_sum / max(1, n_sum), "test_loss": metrics["loss"],
+                  **{k: v for k, v in task.epoch_record(metrics).items() if k != "loss"},
+                  "lr": opt.param_groups[0]["lr"], "epoch_seconds": epoch_seconds,
+                  "names_per_second": epoch_names / max(1e-9, epoch_seconds)}
+        history.append(record)
+        with open(history_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        _log(config, f"epoch {epoch}/{config.epochs}  train_loss {record['train_loss']:.4f}  "
+                     f"test_loss {record['test_loss']:.4f}  {task.headline} {metrics.get(task.headline, 0):.4f}  "
+                     f"{record['names_per_second']:,.0f} names/s")
+        if on_epoch is not None:
+            on_epoch(record)
+
+    metrics = task.finalize(metrics, train_dataset=train_ds, test_dataset=test_ds)
+    metrics.update({
+        "epochs": config.epochs,
+        "train_seconds": train_seconds,
+        "wall_seconds": time.perf_counter() - t_start,
+        "names_per_second": names_seen / max(1e-9, train_seconds),
+        "parameters": n_params,
+        "padding_waste": waste,
+        "split": split.report,
+        "data": {"source": ds.source, "examples": len(ds), "skipped_lines": ds.skipped.count},
+        "environment": {"device": str(device), "torch": torch.__version__, "seqkit": __version__,
+                        "threads": torch.get_num_threads(), "python": platform.python_version(),
+                        "machine": platform.machine(), "cpu_count": os.cpu_count()},
+        "config": asdict(config),
+    })
+    save_checkpoint(os.path.join(config.out, "checkpoint.pt"), {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "encoder": {"name": config.encoder, "state": encoder.state_dict()},
+        "labels": list(ds.labels),
+        "config": asdict(config),
+        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+        "seqkit_version": __version__,
+    })
+    atomic_write_json(os.path.join(config.out, "metrics.json"), metrics)
+    task.write_artifacts(config.out, metrics, history)
+    return metrics
+
+
+@dataclass
+class Loaded:
+    """A model rebuilt from a checkpoint, ready for prediction or evaluation."""
+
+    model: nn.Module
+    encoder: Any
+    labels: list[str]
+    config: RunConfig
+    task: Any
+    collator: Any
+
+
+def load_run(path: str, device: str = "cpu") -> Loaded:
+    """Rebuild task, encoder, cell and model from ``checkpoint.pt`` (weights only)."""
+    ckpt = load_checkpoint(path)
+    try:
+        config = RunConfig.from_dict(ckpt["config"])
+        encoder = registry.encoders.create(ckpt["encoder"]["name"])
+        encoder.load_state_dict(ckpt["encoder"]["state"])
+        labels = list(ckpt["labels"])
+        task = registry.tasks.create(config.task)
+        collator = registry.collators.create(config.collator, encoder, labels=labels, **config.collator_options)
+        model = build_model(task, encoder, labels, config)
+        model.load_state_dict(ckpt["model"])
+    except SeqkitError:
+        raise
+    except (KeyError, RuntimeError, TypeError) as exc:
+        from .errors import CheckpointError
+
+        raise CheckpointError(f"{path}: checkpoint does not match this seqkit and its plugins ({exc}); "
+                              f"retrain with `seqkit run`") from None
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    return Loaded(model, encoder, labels, config, task, collator)
+
+
+def predict(loaded: Loaded, texts: list[str], *, top_k: int = 3) -> list[Any]:
+    """Predictions for ``texts`` (in order); the task defines their form."""
+    for i, t in enumerate(texts):
+        if not loaded.encoder.encode(t):
+            raise DataError(f"text {i} ({t!r}) is empty after encoding; give a non-empty name")
+    device = next(loaded.model.parameters()).device
+    batch = loaded.collator([(t, None) for t in texts]).to(device)
+    with torch.no_grad():
+        return loaded.task.predict(loaded.model, batch, labels=loaded.labels, top_k=top_k)
+
+
+def evaluate_run(loaded: Loaded, data: str | None = None, *, batch_size: int = 512) -> dict[str, Any]:
+    """Metrics of a checkpoint on all of ``data`` or, without it, on its run's test split."""
+    config = loaded.config
+    if data is not None:
+        ds = registry.datasets.create(config.dataset, path=data, on_bad_line=config.on_bad_line,
+                                      **config.dataset_options)
+        unknown = sorted(set(ds.labels) - set(loaded.labels))
+        if unknown:
+            raise DataError(f"{data}: labels {', '.join(unknown)} were not in the training data of this "
+                            f"checkpoint (it knows: {', '.join(loaded.labels)})")
+        eval_ds = PairDataset(ds.texts, ds.targets, labels=loaded.labels, source=ds.source)
+        where = data
+    else:
+        ds = load_dataset(config)
+        split = split_dataset(ds, test_size=config.test_size, seed=config.split_seed, dedup=config.dedup)
+        eval_ds = ds.subset(split.test)
+        where = f"test split of {ds.source}"
+    sampler = BucketBatchSampler(eval_ds.lengths(), batch_size, bucket=True, shuffle=False)
+    device = next(loaded.model.parameters()).device
+    loader = DataLoader(eval_ds, batch_sampler=sampler, collate_fn=loaded.collator)
+    metrics = evaluate_batches(loaded.task, loaded.model, loader, device)
+    metrics["examples"] = len(eval_ds)
+    metrics["evaluated_on"] = where
+    return metrics

@@ -1,0 +1,87 @@
+"""Model pieces shared by tasks: the input layer and a sequence classifier.
+
+Data flow: symbol indices (from the collator) -> :class:`InputLayer` (one-hot rows or a
+learned embedding) -> a registered cell -> the last valid hidden state of every
+sequence (both directions when bidirectional) -> a linear head.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
+
+
+def map_packed(fn, packed: PackedSequence) -> PackedSequence:
+    """Apply ``fn`` to a PackedSequence's data, keeping its batch layout."""
+    return PackedSequence(fn(packed.data), packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+
+
+class InputLayer(nn.Module):
+    """Symbol indices -> model input rows.
+
+    - ``one_hot=True``: fixed one-hot rows of width ``num_symbols`` (the course's input).
+    - ``one_hot=False``: a learned ``nn.Embedding(num_symbols, embedding_dim)``.
+    - ``pass_indices=True`` (one-hot only): hand the indices to the cell unchanged, for
+      cells that take index input and gather ``W_ih`` columns instead of multiplying by
+      one-hot rows (``cell.accepts_indices``); mathematically the same model.
+    """
+
+    def __init__(self, num_symbols: int, *, one_hot: bool, embedding_dim: int = 64, pad_index: int = 0,
+                 pass_indices: bool = False):
+        super().__init__()
+        self.num_symbols, self.one_hot = int(num_symbols), bool(one_hot)
+        self.pass_indices = bool(pass_indices and one_hot)
+        self.embedding = None if one_hot else nn.Embedding(num_symbols, embedding_dim, padding_idx=pad_index)
+        self.output_size = num_symbols if one_hot else embedding_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_floating_point():  # already rows (a collator that emits one-hot data)
+            return x
+        if self.pass_indices:
+            return x
+        if self.one_hot:
+            return F.one_hot(x, self.num_symbols).to(torch.get_default_dtype())
+        return self.embedding(x)
+
+
+def last_states(cell: nn.Module, inputs: PackedSequence | torch.Tensor, lengths: torch.Tensor,
+                *, bidirectional: bool) -> torch.Tensor:
+    """Run ``cell`` and return the last valid state of every sequence, ``(B, D*H)``.
+
+    Packed input: the last layer of ``h_n`` (caller order). Padded ``(T, B, I)`` input:
+    a unidirectional cell's output at ``lengths - 1``; a bidirectional cell gets the
+    batch packed first, since its backward direction must start at each sequence's end.
+    """
+    if not isinstance(inputs, PackedSequence) and bidirectional:
+        inputs = pack_padded_sequence(inputs, lengths.cpu(), enforce_sorted=False)
+    if isinstance(inputs, PackedSequence):
+        _, h_n = cell(inputs)
+        h = h_n[0] if isinstance(h_n, tuple) else h_n
+        d = 2 if bidirectional else 1
+        return h[-d:].transpose(0, 1).reshape(h.shape[1], -1)
+    output, _ = cell(inputs)
+    rows = torch.arange(output.shape[1], device=output.device)
+    return output[lengths.to(output.device) - 1, rows]
+
+
+class SequenceClassifier(nn.Module):
+    """input layer -> cell -> last valid state -> dropout -> linear head (logits)."""
+
+    def __init__(self, input_layer: InputLayer, cell: nn.Module, *, hidden_size: int, bidirectional: bool,
+                 num_classes: int, dropout: float = 0.0):
+        super().__init__()
+        self.input_layer, self.cell = input_layer, cell
+        self.bidirectional = bool(bidirectional)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+
+    def features(self, inputs: PackedSequence | torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if isinstance(inputs, PackedSequence):
+            x = map_packed(self.input_layer, inputs)
+        else:
+            x = self.input_layer(inputs)
+        return last_states(self.cell, x, lengths, bidirectional=self.bidirectional)
+
+    def forward(self, inputs: PackedSequence | torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(inputs, lengths)))

@@ -1,0 +1,73 @@
+"""Shared fixtures: the real name2lang data, the installed test plugin, a CLI runner."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def names_dir() -> Path | None:
+    """The real name2lang data: $SEQKIT_DATA, else ../shared/data/names beside the checkout."""
+    env = os.environ.get("SEQKIT_DATA")
+    for cand in ([Path(env)] if env else []) + [ROOT.parent / "shared" / "data" / "names"]:
+        if cand.is_dir() and any(cand.glob("*.txt")):
+            return cand.resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def names_path() -> Path:
+    path = names_dir()
+    if path is None:
+        pytest.skip("needs the name2lang data: set SEQKIT_DATA or place ../shared/data/names beside the checkout")
+    return path
+
+
+@pytest.fixture(scope="session")
+def name2lang(names_path):
+    from seqkit import registry
+
+    return registry.datasets.create("name2lang", path=str(names_path))
+
+
+def run_seqkit(*args: str, env: dict | None = None, cwd: str | None = None, timeout: int = 600,
+               input: str | None = None) -> subprocess.CompletedProcess:
+    """Run the real ``seqkit`` command in a subprocess (``python -m seqkit``)."""
+    full_env = dict(os.environ)
+    full_env.pop("SEQKIT_STRICT_PLUGINS", None)
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "seqkit", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=timeout, input=input)
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory) -> Path:
+    """tests/plugin_pkg really installed (pip, entry points and all) into a private site dir."""
+    site = tmp_path_factory.mktemp("plugin-site")
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                           "--target", str(site), str(ROOT / "tests" / "plugin_pkg")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert list(site.glob("seqkit_testplugin-0.3.1.dist-info/entry_points.txt"))
+    return site
+
+
+@pytest.fixture
+def plugin_env(plugin_site) -> dict:
+    path = os.environ.get("PYTHONPATH")
+    return {"PYTHONPATH": str(plugin_site) + (os.pathsep + path if path else "")}
+
+
+@pytest.fixture
+def fresh_registry():
+    """Reset the registries before and after a test that registers things in-process."""
+    from seqkit import registry
+
+    registry.reset()
+    yield registry
+    registry.reset()
