@@ -54,7 +54,8 @@ class ClassifyTask(Task):
                                  pass_indices=bool(getattr(cell, "accepts_indices", False)))
         return SequenceClassifier(input_layer, cell, hidden_size=config.hidden_size,
                                   bidirectional=config.bidirectional, num_classes=len(labels),
-                                  dropout=getattr(config, "head_dropout", 0.0))
+                                  dropout=getattr(config, "head_dropout", 0.0),
+                                  input_dropout=getattr(config, "input_dropout", 0.0))
 
     def loss(self, model, batch: Batch) -> torch.Tensor:
         logits = model(batch.inputs, batch.lengths)

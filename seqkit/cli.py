@@ -134,6 +134,8 @@ def build_cli() -> click.Group:
                   help="Dropout between cell layers.")
     @click.option("--head-dropout", type=float, default=defaults["head_dropout"], show_default=True,
                   help="Dropout before the output head.")
+    @click.option("--input-dropout", type=float, default=defaults["input_dropout"], show_default=True,
+                  help="Dropout on the embedded input rows.")
     @click.option("--embedding-dim", type=int, default=defaults["embedding_dim"], show_default=True,
                   help="Embedding width (index encoders).")
     @click.option("--epochs", type=int, default=defaults["epochs"], show_default=True)
@@ -206,6 +208,9 @@ def build_cli() -> click.Group:
                                  "distribution": f.distribution, "version": f.version} for f in registry.failures()]
         except SeqkitError as exc:
             raise CLIError(str(exc)) from None
+        data["commands"] = [{"name": n, "plugin": p} for n, p in
+                            sorted(getattr(click.get_current_context().find_root().command, "plugin_commands",
+                                           {}).items())]
         data["ops_backend"] = _ops_backend()
         if as_json:
             click.echo(json.dumps(data, indent=2))
@@ -217,6 +222,8 @@ def build_cli() -> click.Group:
                 click.echo(f"  {e['name']:<14} {e['plugin'] + ver:<24} {e['help']}")
         click.echo("plugins: " + ", ".join(f"{p['name']} ({p['distribution'] or 'local'} {p['version'] or ''})".
                                             replace(" )", ")") for p in data["plugins"]))
+        if data["commands"]:
+            click.echo("commands: " + ", ".join(f"{c['name']} ({c['plugin']})" for c in data["commands"]))
         if data["ops_backend"]:
             click.echo(f"ops backend: {data['ops_backend']}")
         if data["failures"]:
@@ -272,6 +279,7 @@ def build_cli() -> click.Group:
         if per_class:
             click.echo("  per class: " + ", ".join(f"{k} {v:.2f}" for k, v in per_class.items() if v is not None))
 
+    cli.plugin_commands = registry.manager.add_commands(cli)  # command name -> plugin
     return cli
 
 

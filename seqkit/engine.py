@@ -58,6 +58,7 @@ class RunConfig:
     bidirectional: bool = True
     dropout: float = 0.0
     head_dropout: float = 0.3
+    input_dropout: float = 0.0
     embedding_dim: int = 64
     epochs: int = 12
     batch_size: int = 64
@@ -108,6 +109,7 @@ class RunConfig:
         need(self.lr > 0 and math.isfinite(self.lr), f"--lr must be a positive number, got {self.lr}")
         need(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
         need(0.0 <= self.head_dropout < 1.0, f"--head-dropout must be in [0, 1), got {self.head_dropout}")
+        need(0.0 <= self.input_dropout < 1.0, f"--input-dropout must be in [0, 1), got {self.input_dropout}")
         need(self.clip is None or self.clip > 0, f"--clip must be positive, got {self.clip}")
         need(self.workers >= 0, f"--workers must be >= 0, got {self.workers}")
         need(self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}")

@@ -89,3 +89,15 @@ def seqkit_register_tasks(register: Register) -> None:
     around a registered cell, computes the loss of a batch, and evaluates a model on a
     data loader. The engine knows nothing else about the task. Returns nothing.
     """
+
+
+@hookspec
+def seqkit_register_commands(cli: "click.Group") -> None:
+    """Add subcommands to the ``seqkit`` command line.
+
+    Called once per plugin each time the CLI is built (:func:`seqkit.cli.build_cli`),
+    after the built-in commands exist, with the ``click.Group``; add commands with
+    ``cli.add_command(...)`` or ``@cli.command()``. A plugin may not replace an existing
+    command (that is reported as a plugin failure and the original is kept).
+    ``seqkit plugins`` lists each command with its plugin. Returns nothing.
+    """

@@ -66,21 +66,21 @@ def last_states(cell: nn.Module, inputs: PackedSequence | torch.Tensor, lengths:
 
 
 class SequenceClassifier(nn.Module):
-    """input layer -> cell -> last valid state -> dropout -> linear head (logits)."""
+    """input layer (-> dropout) -> cell -> last valid state -> dropout -> linear head (logits)."""
 
     def __init__(self, input_layer: InputLayer, cell: nn.Module, *, hidden_size: int, bidirectional: bool,
-                 num_classes: int, dropout: float = 0.0):
+                 num_classes: int, dropout: float = 0.0, input_dropout: float = 0.0):
         super().__init__()
         self.input_layer, self.cell = input_layer, cell
+        self.input_dropout = nn.Dropout(input_dropout) if input_dropout and not input_layer.pass_indices else None
         self.bidirectional = bool(bidirectional)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 
     def features(self, inputs: PackedSequence | torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        if isinstance(inputs, PackedSequence):
-            x = map_packed(self.input_layer, inputs)
-        else:
-            x = self.input_layer(inputs)
+        embed = self.input_layer if self.input_dropout is None else \
+            (lambda t: self.input_dropout(self.input_layer(t)))
+        x = map_packed(embed, inputs) if isinstance(inputs, PackedSequence) else embed(inputs)
         return last_states(self.cell, x, lengths, bidirectional=self.bidirectional)
 
     def forward(self, inputs: PackedSequence | torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

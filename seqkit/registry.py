@@ -213,6 +213,37 @@ class PluginManager:
     def info(self, name: str) -> PluginInfo | None:
         return self._plugins.get(name)
 
+    def add_commands(self, cli: Any) -> dict[str, str]:
+        """Call every plugin's ``seqkit_register_commands(cli)``; returns command -> plugin."""
+        self.load()
+        added: dict[str, str] = {}
+        for plugin, impl in self.ordered_impls("seqkit_register_commands"):
+            before = dict(cli.commands)
+            try:
+                impl(cli=cli)
+            except Exception as exc:
+                cli.commands.clear()
+                cli.commands.update(before)
+                info = self._plugins.get(plugin)
+                self._fail(PluginFailure(plugin, "hook seqkit_register_commands", _describe(exc),
+                                         info.distribution if info else None, info.version if info else None,
+                                         traceback.format_exc()))
+                continue
+            clobbered = sorted(n for n in before if cli.commands.get(n) is not before[n])
+            if clobbered:
+                cli.commands.clear()
+                cli.commands.update(before)
+                info = self._plugins.get(plugin)
+                self._fail(PluginFailure(plugin, "hook seqkit_register_commands",
+                                         f"tried to replace the existing command(s) {', '.join(clobbered)}; "
+                                         f"choose another command name",
+                                         info.distribution if info else None, info.version if info else None))
+                continue
+            for name in cli.commands:
+                if name not in before:
+                    added[name] = plugin
+        return added
+
     def ordered_impls(self, hook_name: str) -> list[tuple[str, Callable]]:
         """The implementations of a hook, in plugin load order."""
         impls = {impl.plugin_name: impl.function for impl in getattr(self.pm.hook, hook_name).get_hookimpls()}

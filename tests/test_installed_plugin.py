@@ -17,12 +17,15 @@ def test_plugins_command_lists_third_party_names_versions_and_failures(plugin_en
     assert cells["gru"]["plugin"] == "seqkit.cells"  # the duplicate did not take over
     encoders = {e["name"]: e for e in data["registries"]["encoders"]}
     assert encoders["lower"]["plugin"] == "testplugin"
-    failures = {f["plugin"]: f for f in data["failures"]}
+    failures = {f["plugin"]: f for f in data["failures"] if f["stage"] != "hook seqkit_register_commands"}
     assert set(failures) == {"broken", "badhook", "dupe"}
+    (clobber,) = [f for f in data["failures"] if f["stage"] == "hook seqkit_register_commands"]
+    assert clobber["plugin"] == "dupe" and "replace the existing command(s) run" in clobber["error"]
     assert failures["broken"]["stage"] == "import" and "not installed" in failures["broken"]["error"]
     assert failures["broken"]["distribution"] == "seqkit-testplugin"
     assert failures["badhook"]["stage"] == "hook seqkit_register_datasets"
     assert "seqkit.cells" in failures["dupe"]["error"] and "dupe" in failures["dupe"]["error"]
+    assert {"name": "hello", "plugin": "testplugin"} in data["commands"]
     order = [p["name"] for p in data["plugins"]]
     assert order[:5] == sorted(order[:5]) and all(n.startswith("seqkit.") for n in order[:5])
     assert order[5:] == sorted(order[5:])  # third-party: sorted by entry-point name
@@ -58,7 +61,7 @@ def test_python_api_sees_the_plugin(plugin_env):
     code = ("from seqkit import registry; import json; "
             "c = registry.cells.create('tiny-rnn', input_size=3, hidden_size=4); "
             "print(json.dumps([registry.cells.plugin('tiny-rnn'), type(c).__name__, "
-            "sorted(f.plugin for f in registry.failures())]))")
+            "sorted(set(f.plugin for f in registry.failures()))]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**__import__('os').environ, **plugin_env})
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == ["testplugin", "TinyRNN", ["badhook", "broken", "dupe"]]
@@ -72,3 +75,10 @@ def test_run_trains_with_the_third_party_cell(plugin_env, names_path, tmp_path):
     metrics = json.loads(proc.stdout)
     assert metrics["config"]["cell"] == "tiny-rnn" and metrics["config"]["encoder"] == "lower"
     assert metrics["top1"] > metrics["baseline_top1"] - 0.05  # it trained on real data without crashing
+
+
+def test_plugin_command_runs_and_cannot_replace_builtins(plugin_env):
+    proc = run_seqkit("hello", "seqkit", env=plugin_env)
+    assert proc.returncode == 0 and proc.stdout.strip() == "hello, seqkit"
+    help_ = run_seqkit("run", "--help", env=plugin_env)
+    assert "Train and evaluate" in help_.stdout  # the built-in run survived dupe's attempt

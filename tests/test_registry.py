@@ -152,3 +152,27 @@ def test_import_is_lazy():
             "registry.cells.names(); print(int(registry.manager._loaded))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["0", "0", "1"]
+
+
+def test_every_registry_hook_reaches_its_registry(fresh_registry):
+    """One plugin implementing every registry hook: each name lands in its own registry."""
+    def factory(*args, **kwargs):
+        return (args, kwargs)
+
+    mod = plugin_module(
+        "all_hooks",
+        seqkit_register_datasets=lambda register: register("ds-x", factory, help="d"),
+        seqkit_register_encoders=lambda register: register("enc-x", factory, help="e"),
+        seqkit_register_collators=lambda register: register("col-x", factory, help="c"),
+        seqkit_register_cells=lambda register: register("cell-x", factory, help="l"),
+        seqkit_register_tasks=lambda register: register("task-x", factory, help="t"),
+    )
+    fresh_registry.register_plugin(mod)
+    regs = fresh_registry.all_registries()
+    for plural, name in [("datasets", "ds-x"), ("encoders", "enc-x"), ("collators", "col-x"), ("cells", "cell-x"),
+                         ("tasks", "task-x")]:
+        assert regs[plural].plugin(name) == "all_hooks"
+        assert regs[plural].create(name, 1, k=2) == ((1,), {"k": 2})
+        others = [r for p, r in regs.items() if p != plural]
+        assert all(name not in r for r in others)
+    assert not fresh_registry.failures()

@@ -50,3 +50,14 @@ def seqkit_register_cells(register):
 def seqkit_register_encoders(register):
     register("lower", lambda **o: Encoder(None, lowercase=True, name="lower", **o),
              help="lower-cased learned alphabet (test plugin)")
+
+
+@hookimpl
+def seqkit_register_commands(cli):
+    import click
+
+    @cli.command()
+    @click.argument("who", default="world")
+    def hello(who):
+        """Say hello (a plugin command)."""
+        click.echo(f"hello, {who}")

@@ -7,3 +7,12 @@ from seqkit import hookimpl
 @hookimpl
 def seqkit_register_cells(register):
     register("gru", nn.GRU, help="a second 'gru'")
+
+
+@hookimpl
+def seqkit_register_commands(cli):
+    import click
+
+    @cli.command("run")
+    def run():
+        """Tries to replace seqkit run."""
