@@ -148,6 +148,8 @@ def build_cli() -> click.Group:
                   help="Learning-rate schedule (stepped per batch).")
     @click.option("--clip", type=float, default=defaults["clip"], show_default=True,
                   help="Clip the gradient norm to this value (0: off).")
+    @click.option("--ema", type=float, default=defaults["ema"], show_default=True,
+                  help="Evaluate and save an exponential moving average of the weights with this decay (0: off).")
     @click.option("--label-smoothing", type=float, default=defaults["label_smoothing"], show_default=True)
     @click.option("--balance", type=click.Choice(BALANCE), default=defaults["balance"], show_default=True,
                   help="Class balancing: weighted sampler, weighted loss, or none.")
@@ -278,6 +280,29 @@ def build_cli() -> click.Group:
         per_class = metrics.get("per_class") or {}
         if per_class:
             click.echo("  per class: " + ", ".join(f"{k} {v:.2f}" for k, v in per_class.items() if v is not None))
+
+    @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    @click.argument("which", type=click.Choice(["encode-pack", "gru", "train"]))
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def bench(which, args):
+        """Run a benchmark of benchmarks/ (side by side, medians, ratios; --json PATH).
+
+        WHICH: encode-pack (names/s), gru (fused GRU vs torch.nn.GRU), train (epochs).
+        Extra ARGS go to the script, e.g. `seqkit bench train --epochs 3 --json out.json`.
+        """
+        import runpy
+
+        script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks",
+                              f"bench_{which.replace('-', '_')}.py")
+        if not os.path.exists(script):
+            raise CLIError(f"{script} not found: seqkit bench runs the benchmarks/ folder of a source checkout "
+                           f"(pip install -e .)")
+        sys.argv = [script, *args]
+        try:
+            runpy.run_path(script, run_name="__main__")
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                raise CLIError(f"benchmark {which} failed: {exc.code}") from None
 
     cli.plugin_commands = registry.manager.add_commands(cli)  # command name -> plugin
     return cli

@@ -69,6 +69,7 @@ class RunConfig:
     schedule: str = "onecycle"
     clip: float | None = 1.0
     label_smoothing: float = 0.0
+    ema: float = 0.0
     balance: str = "none"
     bucket: bool = True
     test_size: float = 0.2
@@ -113,6 +114,7 @@ class RunConfig:
         need(self.clip is None or self.clip > 0, f"--clip must be positive, got {self.clip}")
         need(self.workers >= 0, f"--workers must be >= 0, got {self.workers}")
         need(self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
+        need(0.0 <= self.ema < 1.0, f"--ema must be in [0, 1) (0: off), got {self.ema}")
         need(0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         check_on_bad_line(self.on_bad_line)
         return self
@@ -254,6 +256,10 @@ def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) 
 
     opt = make_optimizer(model, config)
     sched = make_schedule(opt, config, len(sampler))
+    # With --ema, an exponential moving average of the weights is what gets evaluated and saved.
+    averaged = torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema)) if config.ema else None
+    final_model = averaged.module if averaged is not None else model
 
     os.makedirs(config.out, exist_ok=True)
     history_path = os.path.join(config.out, "history.jsonl")
@@ -278,6 +284,8 @@ def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) 
             opt.step()
             if sched is not None:
                 sched.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             loss_sum += float(loss.detach()) * batch.size
             n_sum += batch.size
             epoch_names += batch.size
@@ -286,7 +294,7 @@ def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) 
         epoch_seconds = time.perf_counter() - t0
         train_seconds += epoch_seconds
         names_seen += epoch_names
-        metrics = evaluate_batches(task, model, test_loader, device)
+        metrics = evaluate_batches(task, final_model, test_loader, device)
         record = {"epoch": epoch, "train_loss": loss_sum / max(1, n_sum), "test_loss": metrics["loss"],
                   **{k: v for k, v in task.epoch_record(metrics).items() if k != "loss"},
                   "lr": opt.param_groups[0]["lr"], "epoch_seconds": epoch_seconds,
@@ -316,7 +324,7 @@ def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) 
         "config": asdict(config),
     })
     save_checkpoint(os.path.join(config.out, "checkpoint.pt"), {
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model": {k: v.detach().cpu() for k, v in final_model.state_dict().items()},
         "encoder": {"name": config.encoder, "state": encoder.state_dict()},
         "labels": list(ds.labels),
         "config": asdict(config),

@@ -27,8 +27,9 @@ def test_plugins_command_lists_third_party_names_versions_and_failures(plugin_en
     assert "seqkit.cells" in failures["dupe"]["error"] and "dupe" in failures["dupe"]["error"]
     assert {"name": "hello", "plugin": "testplugin"} in data["commands"]
     order = [p["name"] for p in data["plugins"]]
-    assert order[:5] == sorted(order[:5]) and all(n.startswith("seqkit.") for n in order[:5])
-    assert order[5:] == sorted(order[5:])  # third-party: sorted by entry-point name
+    n_builtin = sum(p["builtin"] for p in data["plugins"])
+    assert order[:n_builtin] == sorted(order[:n_builtin]) and all(n.startswith("seqkit.") for n in order[:n_builtin])
+    assert order[n_builtin:] == sorted(order[n_builtin:]) == ["badhook", "dupe", "testplugin"]
 
     text = run_seqkit("plugins", env=plugin_env)
     assert text.returncode == 0
