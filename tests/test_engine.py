@@ -1,0 +1,79 @@
+"""The training engine in-process: reproducibility, class balancing, EMA, dedup."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from seqkit import registry
+from seqkit.engine import RunConfig, train
+from seqkit.errors import ConfigError
+
+
+def small(names_path, out, **kw):
+    cfg = dict(data=str(names_path), hidden_size=8, embedding_dim=8, epochs=1, batch_size=512, quiet=True,
+               out=str(out), threads=1)
+    cfg.update(kw)
+    return RunConfig(**cfg)
+
+
+def test_same_seed_same_weights_and_metrics(names_path, tmp_path):
+    a = train(small(names_path, tmp_path / "a", seed=7))
+    b = train(small(names_path, tmp_path / "b", seed=7))
+    c = train(small(names_path, tmp_path / "c", seed=8))
+    wa = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
+    wb = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["model"]
+    wc = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+    for key in ("top1", "macro_f1", "confusion"):
+        assert a[key] == b[key]
+
+
+def test_dedup_run_reports_disjoint_split(names_path, tmp_path):
+    m = train(small(names_path, tmp_path / "d", dedup=True))
+    assert m["split"]["dedup"] and m["split"]["test_texts_seen_in_train"] == 0
+    assert m["split"]["train"] + m["split"]["test"] == 18015
+    assert sum(map(sum, m["confusion"])) == m["split"]["test"]
+
+
+def test_balance_options(name2lang):
+    task = registry.tasks.create("classify")
+    ds = name2lang.subset(range(0, 20074, 5))
+    y = ds.label_indices()
+    counts = np.bincount(y, minlength=len(ds.labels))
+    w = np.asarray(task.sample_weights(ds, RunConfig(balance="sampler")))
+    per_class = np.array([w[y == c].sum() for c in range(len(ds.labels)) if counts[c]])
+    assert np.allclose(per_class, per_class[0])  # every class gets the same total weight
+    assert task.sample_weights(ds, RunConfig(balance="none")) is None
+    task.setup(ds, RunConfig(balance="loss"))
+    lw = task.loss_weight.numpy()
+    assert lw[ds.labels.index("Vietnamese")] > lw[ds.labels.index("Russian")] * 50
+
+
+def test_balanced_sampler_run_trains(names_path, tmp_path):
+    m = train(small(names_path, tmp_path / "s", balance="sampler"))
+    assert m["config"]["balance"] == "sampler" and 0 < m["top1"] <= 1
+
+
+def test_ema_weights_are_what_is_saved_and_evaluated(names_path, tmp_path):
+    m = train(small(names_path, tmp_path / "e", ema=0.9))
+    from seqkit.engine import evaluate_run, load_run
+
+    again = evaluate_run(load_run(str(tmp_path / "e" / "checkpoint.pt")))
+    assert again["top1"] == pytest.approx(m["top1"], abs=1e-12)
+    hist = [json.loads(line) for line in (tmp_path / "e" / "history.jsonl").read_text().splitlines()]
+    assert hist[-1]["top1"] == m["top1"]
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("optimizer", "rmsprop", "--optimizer must be one of"),
+    ("lr", -1.0, "--lr must be a positive number"),
+    ("dropout", 1.5, "--dropout must be in [0, 1)"),
+    ("test_size", 1.5, "--test-size must be between 0 and 1"),
+])
+def test_config_errors(names_path, tmp_path, field, value, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace(")", r"\)")):
+        train(small(names_path, tmp_path / "x", **{field: value}))
