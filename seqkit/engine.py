@@ -153,9 +153,15 @@ def load_dataset(config: RunConfig) -> PairDataset:
 
 def build_cell_factory(config: RunConfig) -> Callable[[int], nn.Module]:
     def make_cell(input_size: int) -> nn.Module:
-        return registry.cells.create(config.cell, input_size=input_size, hidden_size=config.hidden_size,
-                                     num_layers=config.layers, dropout=config.dropout,
-                                     bidirectional=config.bidirectional, **config.cell_options)
+        try:
+            return registry.cells.create(config.cell, input_size=input_size, hidden_size=config.hidden_size,
+                                         num_layers=config.layers, dropout=config.dropout,
+                                         bidirectional=config.bidirectional, **config.cell_options)
+        except (ValueError, NotImplementedError) as exc:
+            hint = " (try --unidirectional)" if config.bidirectional else (" (try --layers 1)" if config.layers > 1
+                                                                          else "")
+            raise ConfigError(f"cell '{config.cell}' (plugin '{registry.cells.plugin(config.cell)}') refused its "
+                              f"options: {exc}{hint}") from None
     return make_cell
 
 
@@ -175,7 +181,9 @@ def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer
 def make_schedule(opt: torch.optim.Optimizer, config: RunConfig, steps_per_epoch: int):
     total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total, pct_start=0.25)
+        # OneCycleLR needs at least one step in each phase: short runs warm up over 2 steps
+        pct = 0.25 if total < 4 else min(0.5, max(0.25, 2 / total))
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=total, pct_start=pct)
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     return None

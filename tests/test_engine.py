@@ -77,3 +77,29 @@ def test_ema_weights_are_what_is_saved_and_evaluated(names_path, tmp_path):
 def test_config_errors(names_path, tmp_path, field, value, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace(")", r"\)")):
         train(small(names_path, tmp_path / "x", **{field: value}))
+
+
+def test_tiny_runs_with_onecycle(tmp_path):
+    """OneCycleLR with a handful of steps (it divides by zero at 4 steps if configured naively)."""
+    data = tmp_path / "tiny.txt"
+    data.write_text("".join(f"{n},{l}\n" for n, l in [("Ab", "X"), ("Ac", "X"), ("Ad", "X"), ("Ae", "X"),
+                                                         ("Ba", "Y"), ("Bb", "Y"), ("Bc", "Y"), ("Bd", "Y")]))
+    for epochs in (1, 2, 4):
+        m = train(RunConfig(data=str(data), hidden_size=4, embedding_dim=4, epochs=epochs, batch_size=2,
+                            test_size=0.5, quiet=True, out=str(tmp_path / f"r{epochs}")))
+        assert m["epochs"] == epochs
+
+
+def test_cell_refusing_an_option_is_a_config_error(names_path, tmp_path):
+    def uni_only(input_size, hidden_size, num_layers=1, dropout=0.0, bidirectional=False):
+        if bidirectional:
+            raise NotImplementedError("uni-only supports one direction")
+        return torch.nn.GRU(input_size, hidden_size)
+
+    registry.cells.register("uni-only", uni_only)
+    try:
+        with pytest.raises(ConfigError, match="cell 'uni-only' .*refused its options: uni-only supports one "
+                                              "direction \\(try --unidirectional\\)"):
+            train(small(names_path, tmp_path / "u", cell="uni-only", bidirectional=True))
+    finally:
+        registry.cells.unregister("uni-only")
