@@ -28,7 +28,6 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from . import __version__, registry
-from .batch import Batch
 from .checkpoint import atomic_write_json
 from .checkpoint import load as load_checkpoint
 from .checkpoint import save as save_checkpoint
@@ -53,22 +52,22 @@ class RunConfig:
     encoder: str = "index"
     collator: str = "pack"
     cell: str = "gru"
-    hidden_size: int = 256
+    hidden_size: int = 128
     layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.0
     head_dropout: float = 0.3
-    input_dropout: float = 0.0
+    input_dropout: float = 0.3
     embedding_dim: int = 64
     epochs: int = 12
     batch_size: int = 64
     lr: float = 3e-3
     optimizer: str = "adamw"
-    weight_decay: float = 0.01
+    weight_decay: float = 0.05
     momentum: float = 0.9
     schedule: str = "onecycle"
     clip: float | None = 1.0
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     ema: float = 0.0
     balance: str = "none"
     bucket: bool = True

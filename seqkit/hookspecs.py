@@ -16,9 +16,12 @@ docs/plugins.md and checked by the tests.
 """
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 import pluggy
+
+if TYPE_CHECKING:  # pragma: no cover
+    import click
 
 PROJECT_NAME = "seqkit"
 

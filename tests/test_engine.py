@@ -22,7 +22,7 @@ def small(names_path, out, **kw):
 def test_same_seed_same_weights_and_metrics(names_path, tmp_path):
     a = train(small(names_path, tmp_path / "a", seed=7))
     b = train(small(names_path, tmp_path / "b", seed=7))
-    c = train(small(names_path, tmp_path / "c", seed=8))
+    train(small(names_path, tmp_path / "c", seed=8))
     wa = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
     wb = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["model"]
     wc = torch.load(tmp_path / "c" / "checkpoint.pt", weights_only=True)["model"]

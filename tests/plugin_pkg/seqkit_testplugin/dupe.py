@@ -11,8 +11,6 @@ def seqkit_register_cells(register):
 
 @hookimpl
 def seqkit_register_commands(cli):
-    import click
-
     @cli.command("run")
     def run():
         """Tries to replace seqkit run."""
