@@ -1,0 +1,279 @@
+// Fused GRU layer (one direction) on packed sequences, CPU, forward and backward.
+//
+// Layout: PackedSequence order. Step t owns packed rows [off_t, off_t + batch_sizes[t]) and
+// row b of a step is the b-th sequence of the (length-sorted) batch; the reverse
+// direction walks the steps from the last to the first, and sequences that start at a
+// step (rows batch_sizes[t+1] .. batch_sizes[t]) take their state from h0.
+//
+// Forward: input projection of all steps in one GEMM (or, for symbol indices, a gather of
+// W_ih columns done inside the gate pass), then per step one GEMM for the recurrent
+// product of the active rows and one fused pass over the gates that also saves
+// r, z, n, (W_hn h + b_hn) and h_prev for backward. Nothing is allocated per step.
+// Backward mirrors it: per step one fused pass for the gate gradients and one GEMM for
+// dh_prev, then large GEMMs over all steps for dW_hh, dW_ih (scatter-add for indices).
+// With several threads each step is split by rows (see for_rows).
+//
+// Gates follow torch.nn.GRU: r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
+// h' = n + z * (h - n).
+#include "gru_kernels.h"
+#include "seqkit.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace seqkit {
+namespace {
+
+using kernels::bwd_rows;
+using kernels::fwd_rows;
+
+// Threads split a step by rows: each chunk runs its own slice of the recurrent GEMM
+// (single-threaded inside the parallel region) and then its gate pass, so a step costs
+// one fork/join and a thread's rows stay in its cache. A chunk needs enough rows for an
+// efficient GEMM slice (8k elements of h, 64 rows at H = 128); smaller steps run on the
+// calling thread, with MKL free to thread the GEMM.
+inline int64_t grain_rows(int64_t H) { return std::max<int64_t>(32, 8192 / std::max<int64_t>(H, 1)); }
+
+// (at::parallel_for only forks when the extension is compiled with -fopenmp, which
+// setup.py and the JIT build pass; the worker threads then call ATen's GEMM below the
+// autograd layer, like the calling thread does inside this kernel.)
+template <typename F>
+inline void for_rows(int64_t bs, int64_t grain, const F& f) {
+  if (bs >= 2 * grain && at::get_num_threads() > 1 && !at::in_parallel_region()) {
+    at::parallel_for(0, bs, grain, [&](int64_t b0, int64_t b1) {
+      at::AutoDispatchBelowADInplaceOrView below_autograd;
+      f(b0, b1);
+    });
+  } else {
+    f(0, bs);
+  }
+}
+
+struct Steps {
+  std::vector<int64_t> bs, off;
+  int64_t T = 0, N = 0;
+};
+
+Steps check_steps(const at::Tensor& batch_sizes, int64_t N, int64_t B, const char* who) {
+  TORCH_CHECK_VALUE(batch_sizes.device().is_cpu() && batch_sizes.scalar_type() == at::kLong &&
+                        batch_sizes.dim() == 1,
+                    who, ": batch_sizes must be a 1-D CPU int64 tensor (PackedSequence.batch_sizes)");
+  Steps s;
+  s.T = batch_sizes.numel();
+  const at::Tensor bsc = batch_sizes.contiguous();
+  const int64_t* p = bsc.data_ptr<int64_t>();
+  s.bs.assign(p, p + s.T);
+  s.off.resize(s.T);
+  int64_t acc = 0;
+  for (int64_t t = 0; t < s.T; ++t) {
+    TORCH_CHECK_VALUE(s.bs[t] >= 1 && (t == 0 || s.bs[t] <= s.bs[t - 1]), who,
+                      ": batch_sizes must be positive and non-increasing; got batch_sizes[", t,
+                      "] = ", s.bs[t]);
+    s.off[t] = acc;
+    acc += s.bs[t];
+  }
+  s.N = acc;
+  TORCH_CHECK_VALUE(acc == N, who, ": batch_sizes sum to ", acc, " but the input has ", N,
+                    " rows");
+  TORCH_CHECK_VALUE(s.T == 0 || s.bs[0] == B, who, ": h0 has ", B,
+                    " rows but the batch has batch_sizes[0] = ", s.T ? s.bs[0] : 0, " sequences");
+  return s;
+}
+
+bool is_all_zero(const at::Tensor& h) {
+  bool zero = true;
+  AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "seqkit_is_zero", [&] {
+    const scalar_t* p = h.data_ptr<scalar_t>();
+    for (int64_t i = 0, n = h.numel(); i < n; ++i) {
+      if (p[i] != scalar_t(0)) {
+        zero = false;
+        break;
+      }
+    }
+  });
+  return zero;
+}
+
+// Rows [0, n) of step t continue from the previous step; rows [n, batch_sizes[t]) start
+// there from h0 (all of them at the first step processed).
+inline int64_t continuing_rows(const Steps& st, int64_t t, bool reverse) {
+  if (reverse) return t + 1 < st.T ? st.bs[t + 1] : 0;
+  return t > 0 ? st.bs[t] : 0;
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
+    const at::Tensor& input, const at::Tensor& batch_sizes, const at::Tensor& h0_in,
+    const at::Tensor& w_ih_in, const at::Tensor& w_hh_in, const c10::optional<at::Tensor>& b_ih,
+    const c10::optional<at::Tensor>& b_hh, bool reverse) {
+  const char* who = "seqkit::gru_forward";
+  TORCH_CHECK_VALUE(w_hh_in.dim() == 2 && w_hh_in.size(0) == 3 * w_hh_in.size(1), who,
+                    ": weight_hh must be [3*hidden, hidden], got ", w_hh_in.sizes());
+  const int64_t H = w_hh_in.size(1);
+  const int64_t G = 3 * H;
+  const auto dtype = w_hh_in.scalar_type();
+  TORCH_CHECK_TYPE(dtype == at::kFloat || dtype == at::kDouble, who,
+                   ": weights must be float32 or float64, got ", dtype);
+  TORCH_CHECK_VALUE(w_ih_in.dim() == 2 && w_ih_in.size(0) == G && w_ih_in.scalar_type() == dtype,
+                    who, ": weight_ih must be [3*hidden, input] of the weights' dtype, got ",
+                    w_ih_in.sizes(), " ", w_ih_in.scalar_type());
+  const bool index_input = !at::isFloatingType(input.scalar_type());
+  const int64_t N = input.size(0);
+  if (index_input) {
+    TORCH_CHECK_VALUE(input.dim() == 1, who, ": index input must be 1-D [N] symbol indices");
+  } else {
+    TORCH_CHECK_VALUE(input.dim() == 2 && input.size(1) == w_ih_in.size(1) &&
+                          input.scalar_type() == dtype,
+                      who, ": input must be [N, ", w_ih_in.size(1), "] ", dtype, ", got ",
+                      input.sizes(), " ", input.scalar_type());
+  }
+  TORCH_CHECK_VALUE(h0_in.dim() == 2 && h0_in.size(1) == H && h0_in.scalar_type() == dtype, who,
+                    ": h0 must be [batch, ", H, "] ", dtype, ", got ", h0_in.sizes());
+  const int64_t B = h0_in.size(0);
+  const Steps st = check_steps(batch_sizes, N, B, who);
+
+  const at::Tensor w_hh = w_hh_in.contiguous();
+  const auto opts = w_hh.options();
+  at::Tensor bias_ih = b_ih.has_value() ? b_ih->contiguous() : at::zeros({G}, opts);
+  at::Tensor bias_hh = b_hh.has_value() ? b_hh->contiguous() : at::zeros({G}, opts);
+  TORCH_CHECK_VALUE(bias_ih.numel() == G && bias_hh.numel() == G, who,
+                    ": biases must have 3*hidden = ", G, " entries");
+
+  // input projection: [N, 3H] for dense input, W_ih^T [V, 3H] gathered per row for indices
+  at::Tensor gi, idx;
+  if (index_input) {
+    idx = input.to(at::kLong).contiguous();
+    const int64_t V = w_ih_in.size(1);
+    const int64_t* ip = idx.data_ptr<int64_t>();
+    for (int64_t i = 0; i < N; ++i) {
+      TORCH_CHECK_INDEX(ip[i] >= 0 && ip[i] < V, who, ": symbol index ", ip[i], " at packed row ",
+                        i, " is outside [0, ", V, "); input_size must be the number of symbols");
+    }
+    gi = w_ih_in.t().contiguous();
+  } else {
+    gi = at::mm(input.contiguous(), w_ih_in.t());
+  }
+
+  at::Tensor output = at::empty({N, H}, opts);
+  at::Tensor gates = at::empty({N, 4 * H}, opts);
+  at::Tensor hprev = at::empty({N, H}, opts);
+  at::Tensor hbuf = h0_in.contiguous().clone();
+  at::Tensor gh = at::empty({std::max<int64_t>(B, 1), G}, opts);
+  const at::Tensor w_hh_t = w_hh.t();
+  const int64_t grain = grain_rows(H);
+  // With h0 = 0 (the usual case) rows that start from h0 skip the recurrent GEMM: at
+  // the first step that is the whole batch, about 1/T of the forward GEMM work.
+  const bool h0_zero = is_all_zero(hbuf);
+
+  AT_DISPATCH_FLOATING_TYPES(dtype, "seqkit_gru_forward", [&] {
+    const scalar_t* gip = gi.data_ptr<scalar_t>();
+    const int64_t* ip = index_input ? idx.data_ptr<int64_t>() : nullptr;
+    const scalar_t* bih = bias_ih.data_ptr<scalar_t>();
+    const scalar_t* bhh = bias_hh.data_ptr<scalar_t>();
+    scalar_t* hb = hbuf.data_ptr<scalar_t>();
+    scalar_t* ghp = gh.data_ptr<scalar_t>();
+    scalar_t* gp = gates.data_ptr<scalar_t>();
+    scalar_t* hpp = hprev.data_ptr<scalar_t>();
+    scalar_t* op = output.data_ptr<scalar_t>();
+    for (int64_t k = 0; k < st.T; ++k) {
+      const int64_t t = reverse ? st.T - 1 - k : k;
+      const int64_t bs = st.bs[t], off = st.off[t];
+      const int64_t nc = h0_zero ? continuing_rows(st, t, reverse) : bs;
+      for_rows(bs, grain, [&](int64_t b0, int64_t b1) {
+        const int64_t g1 = std::min(b1, nc);
+        if (g1 > b0) {
+          at::Tensor gh_c = gh.narrow(0, b0, g1 - b0);
+          at::mm_out(gh_c, hbuf.narrow(0, b0, g1 - b0), w_hh_t);
+        }
+        const int64_t z0 = std::max(b0, nc);
+        if (b1 > z0) std::fill(ghp + z0 * G, ghp + b1 * G, scalar_t(0));
+        fwd_rows(b0, b1, H, off, gip, ip, bih, ghp, bhh, hb, gp, hpp, op);
+      });
+    }
+  });
+  return {output, hbuf, gates, hprev};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
+                 const at::Tensor& input, const at::Tensor& batch_sizes, const at::Tensor& h0,
+                 const at::Tensor& w_ih, const at::Tensor& w_hh_in, const at::Tensor& gates_in,
+                 const at::Tensor& hprev_in, bool reverse, bool has_bias, bool input_grad,
+                 bool h0_grad) {
+  const char* who = "seqkit::gru_backward";
+  const int64_t H = w_hh_in.size(1);
+  const int64_t G = 3 * H;
+  const int64_t N = input.size(0);
+  const int64_t B = h0.size(0);
+  const Steps st = check_steps(batch_sizes, N, B, who);
+  const bool index_input = !at::isFloatingType(input.scalar_type());
+  const at::Tensor w_hh = w_hh_in.contiguous();
+  const auto opts = w_hh.options();
+  TORCH_CHECK_VALUE(grad_output_in.sizes() == at::IntArrayRef({N, H}) &&
+                        grad_hn.sizes() == at::IntArrayRef({B, H}),
+                    who, ": gradient shapes do not match the forward outputs");
+  const at::Tensor gout = grad_output_in.contiguous();
+  const at::Tensor gates = gates_in.contiguous();
+  const at::Tensor hprev = hprev_in.contiguous();
+  at::Tensor dhbuf = grad_hn.contiguous().clone();
+  at::Tensor dgi = at::empty({N, G}, opts);
+  at::Tensor dgh = at::empty({N, G}, opts);
+  const int64_t grain = grain_rows(H);
+
+  AT_DISPATCH_FLOATING_TYPES(w_hh.scalar_type(), "seqkit_gru_backward", [&] {
+    const scalar_t* gop = gout.data_ptr<scalar_t>();
+    const scalar_t* gp = gates.data_ptr<scalar_t>();
+    const scalar_t* hpp = hprev.data_ptr<scalar_t>();
+    scalar_t* dh = dhbuf.data_ptr<scalar_t>();
+    scalar_t* dip = dgi.data_ptr<scalar_t>();
+    scalar_t* dgp = dgh.data_ptr<scalar_t>();
+    for (int64_t k = 0; k < st.T; ++k) {
+      // opposite order of the forward pass
+      const int64_t t = reverse ? k : st.T - 1 - k;
+      const int64_t bs = st.bs[t], off = st.off[t];
+      // dh_prev of rows that started from h0 only feeds grad_h0
+      const int64_t nc = h0_grad ? bs : continuing_rows(st, t, reverse);
+      for_rows(bs, grain, [&](int64_t b0, int64_t b1) {
+        bwd_rows(b0, b1, H, off, gop, gp, hpp, dh, dip, dgp);
+        const int64_t g1 = std::min(b1, nc);
+        if (g1 > b0) {
+          at::Tensor dh_c = dhbuf.narrow(0, b0, g1 - b0);
+          dh_c.addmm_(dgh.narrow(0, off + b0, g1 - b0), w_hh);
+        }
+      });
+    }
+  });
+
+  // rows of the first step have h_prev = h0: nothing to add when h0 = 0
+  const int64_t skip = (!reverse && st.T > 0 && is_all_zero(h0.contiguous())) ? st.bs[0] : 0;
+  at::Tensor grad_w_hh = skip < N ? at::mm(dgh.narrow(0, skip, N - skip).t(), hprev.narrow(0, skip, N - skip))
+                                  : at::zeros_like(w_hh);
+  at::Tensor grad_w_ih, grad_input;
+  if (index_input) {
+    // scatter-add of the input-projection gradient into the columns of W_ih
+    const at::Tensor idx = input.to(at::kLong).contiguous();
+    at::Tensor gT = at::zeros({w_ih.size(1), G}, opts);
+    AT_DISPATCH_FLOATING_TYPES(w_hh.scalar_type(), "seqkit_gru_scatter", [&] {
+      const int64_t* ip = idx.data_ptr<int64_t>();
+      const scalar_t* src = dgi.data_ptr<scalar_t>();
+      scalar_t* dst = gT.data_ptr<scalar_t>();
+      for (int64_t row = 0; row < N; ++row) {
+        kernels::add_row(G, src + row * G, dst + ip[row] * G);
+      }
+    });
+    grad_w_ih = gT.t().contiguous();
+    grad_input = at::empty({0}, opts);
+  } else {
+    grad_w_ih = at::mm(dgi.t(), input.contiguous());
+    grad_input = input_grad ? at::mm(dgi, w_ih) : at::empty({0}, opts);
+  }
+  at::Tensor grad_b_ih = has_bias ? dgi.sum(0) : at::empty({0}, opts);
+  at::Tensor grad_b_hh = has_bias ? dgh.sum(0) : at::empty({0}, opts);
+  return {grad_input, h0_grad ? dhbuf : at::empty({0}, opts), grad_w_ih, grad_w_hh, grad_b_ih,
+          grad_b_hh};
+}
+
+}  // namespace seqkit

@@ -1,0 +1,141 @@
+// Pointwise kernels of the fused GRU (no torch dependency, so they compile and test
+// on their own). Each runs one time step for rows [b0, b1) of the active batch; the
+// float versions are compiled for AVX-512, AVX2+FMA and baseline x86-64 and picked at
+// load time (GCC target_clones), the double versions serve gradcheck. The loops only
+// vectorize with -fno-trapping-math (setup.py and the JIT build pass it, as torch does).
+#pragma once
+
+#include <cstdint>
+
+#include "fastmath.h"
+
+// ISA levels, not CPU models ("arch=haswell" would never match an AMD CPU).
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 12
+#define SEQKIT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SEQKIT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SEQKIT_CLONES
+#endif
+#if defined(__GNUC__)
+#define SEQKIT_INLINE inline __attribute__((always_inline))
+#else
+#define SEQKIT_INLINE inline
+#endif
+
+namespace seqkit {
+namespace kernels {
+
+using fastmath::sigmoid;
+using fastmath::tanh;
+
+// One row of the forward gate pass: gates of row b from its input projection xi (+ b_ih)
+// and recurrent product hh (+ b_hh); saves r, z, n, hn and h_prev; h is updated in place.
+template <typename T>
+SEQKIT_INLINE void fwd_row(int64_t H, const T* __restrict xi, const T* __restrict bih,
+                           const T* __restrict hh, const T* __restrict bhh, T* __restrict hp,
+                           T* __restrict ws, T* __restrict hpo, T* __restrict o) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T hn = hh[2 * H + j] + bhh[2 * H + j];
+    const T r = sigmoid((xi[j] + bih[j]) + (hh[j] + bhh[j]));
+    const T z = sigmoid((xi[H + j] + bih[H + j]) + (hh[H + j] + bhh[H + j]));
+    const T n = tanh((xi[2 * H + j] + bih[2 * H + j]) + r * hn);
+    const T h = hp[j];
+    const T hnew = n + z * (h - n);
+    ws[j] = r;
+    ws[H + j] = z;
+    ws[2 * H + j] = n;
+    ws[3 * H + j] = hn;
+    hpo[j] = h;
+    o[j] = hnew;
+    hp[j] = hnew;
+  }
+}
+
+// Gate pass of one step for rows [b0, b1) (float and double variants below).
+template <typename T>
+SEQKIT_INLINE void fwd_rows_impl(int64_t b0, int64_t b1, int64_t H, int64_t off, const T* gi,
+                                 const int64_t* idx, const T* bih, const T* gh, const T* bhh,
+                                 T* hbuf, T* gates, T* hprev, T* out) {
+  const int64_t G = 3 * H;
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t row = off + b;
+    const T* xi = idx ? gi + idx[row] * G : gi + row * G;
+    fwd_row<T>(H, xi, bih, gh + b * G, bhh, hbuf + b * H, gates + row * 4 * H, hprev + row * H,
+               out + row * H);
+  }
+}
+
+SEQKIT_CLONES static void fwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const float* gi,
+                            const int64_t* idx, const float* bih, const float* gh,
+                            const float* bhh, float* hbuf, float* gates, float* hprev,
+                            float* out) {
+  fwd_rows_impl<float>(b0, b1, H, off, gi, idx, bih, gh, bhh, hbuf, gates, hprev, out);
+}
+static inline void fwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const double* gi, const int64_t* idx,
+              const double* bih, const double* gh, const double* bhh, double* hbuf, double* gates,
+              double* hprev, double* out) {
+  fwd_rows_impl<double>(b0, b1, H, off, gi, idx, bih, gh, bhh, hbuf, gates, hprev, out);
+}
+
+// One row of the backward gate pass.
+template <typename T>
+SEQKIT_INLINE void bwd_row(int64_t H, const T* __restrict go, const T* __restrict ws,
+                           const T* __restrict hp, T* __restrict dh, T* __restrict di,
+                           T* __restrict dg) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T d = dh[j] + go[j];
+    const T r = ws[j], z = ws[H + j], n = ws[2 * H + j], hn = ws[3 * H + j];
+    const T dn = d * (T(1) - z);
+    const T dz = d * (hp[j] - n);
+    const T dan = dn * (T(1) - n * n);
+    const T dar = dan * hn * r * (T(1) - r);
+    const T daz = dz * z * (T(1) - z);
+    di[j] = dar;
+    di[H + j] = daz;
+    di[2 * H + j] = dan;
+    dg[j] = dar;
+    dg[H + j] = daz;
+    dg[2 * H + j] = dan * r;
+    dh[j] = d * z;
+  }
+}
+
+// Gradient pass of one step for rows [b0, b1): dh (in dhbuf) + grad_output -> gate grads
+// (dgi: of the input projection, dgh: of the recurrent product); dhbuf receives the
+// direct part dh * z of dh_prev (the GEMM part dgh @ W_hh is added after).
+template <typename T>
+SEQKIT_INLINE void bwd_rows_impl(int64_t b0, int64_t b1, int64_t H, int64_t off, const T* gout,
+                                 const T* gates, const T* hprev, T* dhbuf, T* dgi, T* dgh) {
+  const int64_t G = 3 * H;
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t row = off + b;
+    bwd_row<T>(H, gout + row * H, gates + row * 4 * H, hprev + row * H, dhbuf + b * H,
+               dgi + row * G, dgh + row * G);
+  }
+}
+
+SEQKIT_CLONES static void bwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const float* gout,
+                            const float* gates, const float* hprev, float* dhbuf, float* dgi,
+                            float* dgh) {
+  bwd_rows_impl<float>(b0, b1, H, off, gout, gates, hprev, dhbuf, dgi, dgh);
+}
+static inline void bwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const double* gout,
+              const double* gates, const double* hprev, double* dhbuf, double* dgi, double* dgh) {
+  bwd_rows_impl<double>(b0, b1, H, off, gout, gates, hprev, dhbuf, dgi, dgh);
+}
+
+// dst[j] += src[j] for j < n (the scatter-add of index input, row by row).
+template <typename T>
+SEQKIT_INLINE void add_row_impl(int64_t n, const T* __restrict src, T* __restrict dst) {
+  for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
+}
+SEQKIT_CLONES static void add_row(int64_t n, const float* src, float* dst) {
+  add_row_impl<float>(n, src, dst);
+}
+static inline void add_row(int64_t n, const double* src, double* dst) {
+  add_row_impl<double>(n, src, dst);
+}
+
+}  // namespace kernels
+}  // namespace seqkit

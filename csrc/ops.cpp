@@ -1,0 +1,47 @@
+// Registration of seqkit's ops with the PyTorch dispatcher (schemas + CPU kernels) and
+// the pybind11 module seqkit._C. Autograd and fake (meta) kernels are registered from
+// Python in seqkit/ops.py with torch.library.register_autograd / register_fake.
+#include "seqkit.h"
+
+// Hash of the sources this binary was built from (setup.py / the JIT build pass it), so
+// seqkit/_extension.py can tell a stale in-place build from a current one without
+// importing it. The marker is found by scanning the shared object's bytes.
+#ifndef SEQKIT_SOURCE_HASH
+#define SEQKIT_SOURCE_HASH unknown
+#endif
+#define SEQKIT_STR2(x) #x
+#define SEQKIT_STR(x) SEQKIT_STR2(x)
+extern "C" __attribute__((used)) const char seqkit_source_hash_marker[] =
+    "SEQKIT_SOURCE_HASH=" SEQKIT_STR(SEQKIT_SOURCE_HASH) ";";
+
+TORCH_LIBRARY(seqkit, m) {
+  m.def(
+      "encode_pack_corpus(Tensor symbols, Tensor offsets, Tensor rows, int num_symbols, "
+      "bool one_hot) -> (Tensor data, Tensor batch_sizes, Tensor sorted_indices, "
+      "Tensor unsorted_indices)");
+  m.def(
+      "gru_forward(Tensor input, Tensor batch_sizes, Tensor h0, Tensor w_ih, Tensor w_hh, "
+      "Tensor? b_ih, Tensor? b_hh, bool reverse) -> (Tensor output, Tensor h_n, "
+      "Tensor gates, Tensor hprev)");
+  m.def(
+      "gru_backward(Tensor grad_output, Tensor grad_hn, Tensor input, Tensor batch_sizes, "
+      "Tensor h0, Tensor w_ih, Tensor w_hh, Tensor gates, Tensor hprev, bool reverse, "
+      "bool has_bias, bool input_grad, bool h0_grad) -> (Tensor grad_input, Tensor grad_h0, "
+      "Tensor grad_w_ih, Tensor grad_w_hh, Tensor grad_b_ih, Tensor grad_b_hh)");
+}
+
+TORCH_LIBRARY_IMPL(seqkit, CPU, m) {
+  m.impl("encode_pack_corpus", &seqkit::encode_pack_corpus_cpu);
+  m.impl("gru_forward", &seqkit::gru_forward_cpu);
+  m.impl("gru_backward", &seqkit::gru_backward_cpu);
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "seqkit compiled ops (CPU). Use them through seqkit.ops.";
+  m.attr("source_hash") = SEQKIT_STR(SEQKIT_SOURCE_HASH);
+  m.def("encode_pack_texts", &seqkit::encode_pack_texts, pybind11::arg("texts"),
+        pybind11::arg("alphabet"), pybind11::arg("one_hot"), pybind11::arg("unknown"),
+        pybind11::arg("drop_empty"),
+        "Encode a list of str and pack it: (data, batch_sizes, sorted_indices, "
+        "unsorted_indices, kept).");
+}

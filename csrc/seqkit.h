@@ -1,0 +1,42 @@
+// Declarations shared by seqkit's CPU kernels (csrc/*.cpp).
+// Kernels live in their own files (encode_pack.cpp, gru.cpp); registration with the
+// dispatcher and the pybind11 module are in ops.cpp. CUDA kernels, when they come,
+// go in their own .cu files so a CPU-only build never sees them.
+#pragma once
+
+#include <torch/extension.h>
+
+#include <tuple>
+
+namespace seqkit {
+
+// ---- encode-and-pack -------------------------------------------------------------
+// Packs a pre-encoded corpus: symbols[offsets[r] : offsets[r+1]] for r in rows.
+// Returns (data, batch_sizes, sorted_indices, unsorted_indices), as PackedSequence.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> encode_pack_corpus_cpu(
+    const at::Tensor& symbols, const at::Tensor& offsets, const at::Tensor& rows,
+    int64_t num_symbols, bool one_hot);
+
+// pybind11 entry point: a Python list/tuple of str, read through the strings' code
+// point buffers. Returns (data, batch_sizes, sorted_indices, unsorted_indices, kept).
+pybind11::tuple encode_pack_texts(pybind11::handle texts, pybind11::handle alphabet,
+                                  bool one_hot, int64_t unknown, bool drop_empty);
+
+// ---- fused GRU (one layer, one direction) ----------------------------------------
+// Returns (output [N,H], h_n [B,H], gates [N,4H] = r,z,n,(W_hn h + b_hn), hprev [N,H]).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
+    const at::Tensor& input, const at::Tensor& batch_sizes, const at::Tensor& h0,
+    const at::Tensor& w_ih, const at::Tensor& w_hh, const c10::optional<at::Tensor>& b_ih,
+    const c10::optional<at::Tensor>& b_hh, bool reverse);
+
+// Returns (grad_input, grad_h0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh); grad_input
+// is empty for index input or when input_grad is false, grad_h0 when h0_grad is false,
+// bias grads without bias.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+gru_backward_cpu(const at::Tensor& grad_output, const at::Tensor& grad_hn,
+                 const at::Tensor& input, const at::Tensor& batch_sizes, const at::Tensor& h0,
+                 const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& gates,
+                 const at::Tensor& hprev, bool reverse, bool has_bias, bool input_grad,
+                 bool h0_grad);
+
+}  // namespace seqkit

@@ -1,0 +1,271 @@
+"""FusedGRU / seqkit.ops.gru_layer against torch.nn.GRU with the same weights.
+
+Runs on both backends (the C++ kernels and the pure-PyTorch reference); gradcheck and
+opcheck exercise the compiled ops directly.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence, pack_sequence
+
+from seqkit import ops
+from seqkit.fused_gru import FusedGRU
+
+ATOL = 1e-5
+
+
+@pytest.fixture(params=["cpp", "reference"])
+def backend(request, monkeypatch):
+    monkeypatch.setenv("SEQKIT_BACKEND", request.param)
+    if request.param == "cpp":
+        try:
+            ops.backend()
+        except RuntimeError as exc:
+            pytest.skip(f"compiled ops unavailable: {exc}")
+    return request.param
+
+
+def cpp_available():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEQKIT_BACKEND", "auto")
+        return ops.backend() == "cpp"
+
+
+def pair(input_size, hidden, **kw):
+    ref = nn.GRU(input_size, hidden, **kw)
+    fused = FusedGRU(input_size, hidden, **kw)
+    fused.load_state_dict(ref.state_dict())
+    return ref, fused
+
+
+def packed_batch(lengths, input_size, index, generator):
+    if index:
+        seqs = [torch.randint(0, input_size, (n,), generator=generator) for n in lengths]
+    else:
+        seqs = [torch.randn(n, input_size, generator=generator, requires_grad=True) for n in lengths]
+    return seqs, pack_sequence(seqs, enforce_sorted=False)
+
+
+def one_hot_packed(p, size):
+    return PackedSequence(nn.functional.one_hot(p.data, size).float(), p.batch_sizes,
+                          p.sorted_indices, p.unsorted_indices)
+
+
+def assert_close(a, b, what):
+    err = (a - b).abs().max().item() if a.numel() else 0.0
+    assert err <= ATOL, f"{what}: max abs error {err:.3g} > {ATOL}"
+
+
+def compare(ref, fused, ref_in, fused_in, h0=None):
+    out_r, h_r = ref(ref_in, h0)
+    out_f, h_f = fused(fused_in, h0)
+    data_r = out_r.data if isinstance(out_r, PackedSequence) else out_r
+    data_f = out_f.data if isinstance(out_f, PackedSequence) else out_f
+    assert data_f.shape == data_r.shape and h_f.shape == h_r.shape
+    assert_close(data_f, data_r, "output")
+    assert_close(h_f, h_r, "h_n")
+    if isinstance(out_r, PackedSequence):
+        for a, b in zip(out_f[1:], out_r[1:]):
+            assert a is None and b is None or torch.equal(a, b)
+    g_out = torch.randn_like(data_r)
+    g_h = torch.randn_like(h_r)
+    grads = [p for p in ref.parameters()]
+    grads_f = [p for p in fused.parameters()]
+    extra_r, extra_f = [], []
+    if h0 is not None:
+        extra_r.append(h0)
+        extra_f.append(h0)
+    dr = torch.autograd.grad((data_r * g_out).sum() + (h_r * g_h).sum(), grads + extra_r)
+    df = torch.autograd.grad((data_f * g_out).sum() + (h_f * g_h).sum(), grads_f + extra_f)
+    names = [n for n, _ in ref.named_parameters()] + ["h0"] * len(extra_r)
+    for name, a, b in zip(names, df, dr):
+        assert_close(a, b, f"grad of {name}")
+
+
+@pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, False), (1, True), (3, True)])
+@pytest.mark.parametrize("with_h0", [False, True])
+@pytest.mark.parametrize("index", [False, True])
+def test_packed_matches_nn_gru(backend, layers, bidirectional, with_h0, index):
+    g = torch.Generator().manual_seed(layers * 10 + bidirectional * 2 + with_h0 + 100 * index)
+    inp, hid = 11, 16
+    ref, fused = pair(inp, hid, num_layers=layers, bidirectional=bidirectional)
+    lengths = [5, 1, 7, 3, 7, 2, 4, 1, 6]
+    seqs, packed = packed_batch(lengths, inp, index, g)
+    h0 = None
+    if with_h0:
+        h0 = torch.randn(layers * (2 if bidirectional else 1), len(lengths), hid, generator=g,
+                         requires_grad=True)
+    ref_in = one_hot_packed(packed, inp) if index else packed
+    compare(ref, fused, ref_in, packed, h0)
+
+
+def test_dense_input_gradient(backend):
+    g = torch.Generator().manual_seed(0)
+    ref, fused = pair(6, 8, num_layers=2, bidirectional=True)
+    x = torch.randn(13, 6, generator=g, requires_grad=True)
+    packed = PackedSequence(x, torch.tensor([4, 3, 3, 2, 1]), None, None)
+    (gr,) = torch.autograd.grad(ref(packed)[0].data.square().sum(), x)
+    (gf,) = torch.autograd.grad(fused(packed)[0].data.square().sum(), x)
+    assert_close(gf, gr, "grad of input")
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_padded_input(backend, batch_first):
+    g = torch.Generator().manual_seed(1)
+    ref, fused = pair(5, 7, num_layers=2, bidirectional=True, batch_first=batch_first)
+    x = torch.randn(4, 6, 5, generator=g)
+    h0 = torch.randn(4, 4 if batch_first else 6, 7, generator=g, requires_grad=True)
+    compare(ref, fused, x, x, h0)
+    compare(ref, fused, x, x, None)
+    # unbatched (T, I)
+    compare(ref, fused, x[0], x[0], None)
+
+
+def test_padded_index_input_is_one_hot(backend):
+    g = torch.Generator().manual_seed(2)
+    ref, fused = pair(9, 6, batch_first=True)
+    idx = torch.randint(0, 9, (3, 5), generator=g)
+    compare(ref, fused, nn.functional.one_hot(idx, 9).float(), idx)
+
+
+def test_no_bias(backend):
+    g = torch.Generator().manual_seed(3)
+    ref, fused = pair(4, 5, bias=False, bidirectional=True)
+    _, packed = packed_batch([3, 2, 2], 4, False, g)
+    compare(ref, fused, packed, packed)
+
+
+def test_float64(backend):
+    g = torch.Generator().manual_seed(4)
+    ref, fused = pair(4, 5, num_layers=2)
+    ref.double()
+    fused.double()
+    x = torch.randn(6, 3, 4, generator=g, dtype=torch.float64)
+    compare(ref, fused, x, x)
+
+
+def test_state_dict_and_init_are_nn_gru():
+    torch.manual_seed(0)
+    ref = nn.GRU(7, 9, num_layers=2, bidirectional=True)
+    torch.manual_seed(0)
+    fused = FusedGRU(7, 9, num_layers=2, bidirectional=True)
+    sd_r, sd_f = ref.state_dict(), fused.state_dict()
+    assert list(sd_r) == list(sd_f)
+    for k in sd_r:
+        assert torch.equal(sd_r[k], sd_f[k]), k
+    assert "weight_ih_l1_reverse" in sd_f and sd_f["weight_hh_l0"].shape == (27, 9)
+    ref2 = nn.GRU(7, 9, num_layers=2, bidirectional=True)
+    ref2.load_state_dict(fused.state_dict())
+
+
+def test_dropout_between_layers(backend):
+    ref, fused = pair(4, 6, num_layers=3, dropout=0.5)
+    x = torch.randn(5, 3, 4)
+    ref.train()
+    fused.train()
+    # the same RNG stream: nn.GRU drops the same elements of the same layer outputs
+    torch.manual_seed(5)
+    out_r, h_r = ref(x)
+    torch.manual_seed(5)
+    out_f, h_f = fused(x)
+    assert_close(out_f, out_r, "output with dropout")
+    assert_close(h_f, h_r, "h_n with dropout")
+    fused.eval()
+    ref.eval()
+    assert_close(fused(x)[0], ref(x)[0], "output in eval")
+
+
+def test_hx_shape_error(backend):
+    fused = FusedGRU(3, 4, num_layers=2)
+    with pytest.raises(ValueError, match="hx must be"):
+        fused(torch.randn(2, 5, 3), torch.zeros(1, 5, 4))
+
+
+# -- the compiled ops ----------------------------------------------------------------
+
+def _layer_args(index, reverse, dtype=torch.float64):
+    g = torch.Generator().manual_seed(7 + index + 2 * reverse)
+    H, I = 3, 4
+    bs = torch.tensor([3, 3, 2, 1])
+    n = int(bs.sum())
+    if index:
+        x = torch.randint(0, I, (n,), generator=g)
+    else:
+        x = torch.randn(n, I, generator=g, dtype=dtype, requires_grad=True)
+    mk = lambda *s: (torch.randn(*s, generator=g, dtype=dtype) * 0.5).requires_grad_()
+    return (x, bs, mk(3, H), mk(3 * H, I), mk(3 * H, H), mk(3 * H), mk(3 * H), reverse)
+
+
+@pytest.mark.parametrize("index", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("zero_h0", [False, True])
+def test_gradcheck(index, reverse, zero_h0):
+    if not cpp_available():
+        pytest.skip("compiled ops unavailable")
+    args = list(_layer_args(index, reverse))
+    if zero_h0:  # the kernels skip the GEMM rows of a zero h0
+        args[2] = torch.zeros_like(args[2], requires_grad=True)
+
+    def f(*a):
+        out, h_n, _, _ = torch.ops.seqkit.gru_forward(*a)
+        return out, h_n
+
+    assert torch.autograd.gradcheck(f, args)
+
+
+@pytest.mark.parametrize("index", [False, True])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_opcheck(index, reverse):
+    if not cpp_available():
+        pytest.skip("compiled ops unavailable")
+    torch.library.opcheck(torch.ops.seqkit.gru_forward.default, _layer_args(index, reverse, torch.float32))
+
+
+def test_compiled_matches_reference_layer():
+    if not cpp_available():
+        pytest.skip("compiled ops unavailable")
+    args = _layer_args(False, True)
+    out_c, h_c, _, _ = torch.ops.seqkit.gru_forward(*args)
+    out_r, h_r = ops._gru_layer_reference(*args)
+    assert_close(out_c, out_r, "output")
+    assert_close(h_c, h_r, "h_n")
+
+
+def test_layer_input_checks():
+    if not cpp_available():
+        pytest.skip("compiled ops unavailable")
+    x, bs, h0, wih, whh, bih, bhh, rev = _layer_args(False, False)
+    with pytest.raises(ValueError, match="batch_sizes sum to"):
+        torch.ops.seqkit.gru_forward(x[:-1], bs, h0, wih, whh, bih, bhh, rev)
+    with pytest.raises(ValueError, match="h0 has"):
+        torch.ops.seqkit.gru_forward(x, bs, h0[:2], wih, whh, bih, bhh, rev)
+    with pytest.raises(IndexError, match="outside"):
+        torch.ops.seqkit.gru_forward(torch.full((9,), 4), bs, h0, wih, whh, bih, bhh, rev)
+
+
+@pytest.mark.parametrize("index", [False, True])
+def test_opcheck_backward(index):
+    if not cpp_available():
+        pytest.skip("compiled ops unavailable")
+    args = [a.detach() if isinstance(a, torch.Tensor) else a for a in _layer_args(index, True, torch.float32)]
+    x, bs, h0, wih, whh, bih, bhh, rev = args
+    out, h_n, gates, hprev = torch.ops.seqkit.gru_forward(*args)
+    torch.library.opcheck(torch.ops.seqkit.gru_backward.default,
+                          (torch.randn_like(out), torch.randn_like(h_n), x, bs, h0, wih, whh, gates, hprev,
+                           rev, True, not index, True))
+
+
+def test_large_batch_two_threads(backend):
+    # wide enough that each step is split by rows across threads (>= 2 * 128 rows at H = 64)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        g = torch.Generator().manual_seed(11)
+        ref, fused = pair(10, 64, bidirectional=True)
+        lengths = torch.randint(1, 6, (300,), generator=g).tolist()
+        _, packed = packed_batch(lengths, 10, True, g)
+        compare(ref, fused, one_hot_packed(packed, 10), packed)
+    finally:
+        torch.set_num_threads(threads)
