@@ -1,0 +1,194 @@
+"""Training throughput on name2lang, side by side in one process.
+
+Rows (same task: surname -> language, GRU hidden 128, one-hot input, batches of 256):
+
+1. course, unbatched: the course's per-name, per-character loop (``name_rep`` + one
+   ``GRU`` call per letter, backward per name);
+2. course, batched: ``batched_name_rep`` (Python loop per letter) + ``pack_padded_sequence``
+   + ``nn.GRU``;
+3. seqkit ``--cell gru --collator pack`` (the idiomatic torch pipeline: DataLoader, a
+   tensor per name, ``pack_sequence``, ``nn.GRU``), whole epochs through the engine;
+4. seqkit ``--cell fused-gru --collator fused-pack`` (fused encode-and-pack + fused GRU),
+   whole epochs through the engine.
+
+Rows 3 and 4 train the same model on the same split and report the median epoch time,
+names/s and the final top-1 accuracy. Ratios are against row 3. Example::
+
+    python benchmarks/bench_train.py --data ../shared/data/names --epochs 5 --json bench_train.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ALL_LETTERS, DEFAULT_DATA, machine, print_table, unicode_to_ascii, write_json  # noqa: E402
+
+N_LETTERS = len(ALL_LETTERS)
+
+
+def course_data(data_dir: Path):
+    """The course's X, Y lists (ASCII-folded names) and language list."""
+    X, Y = [], []
+    for f in sorted(Path(data_dir).glob("*.txt")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            name = unicode_to_ascii(line.strip())
+            if name:
+                X.append(name)
+                Y.append(f.stem)
+    return X, Y, sorted(set(Y))
+
+
+class CourseGRU(nn.Module):
+    """The course's GRU_net: nn.GRU + Linear + LogSoftmax, fed one letter at a time."""
+
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.gru_cell = nn.GRU(input_size, hidden_size)
+        self.h2o = nn.Linear(hidden_size, output_size)
+        self.softmax = nn.LogSoftmax(dim=2)
+
+    def forward(self, input_, hidden):
+        out, hidden = self.gru_cell(input_.view(1, 1, -1), hidden)
+        output = self.softmax(self.h2o(hidden))
+        return output.view(1, -1), hidden
+
+
+def name_rep(name):
+    rep = torch.zeros(len(name), 1, N_LETTERS)
+    for index, letter in enumerate(name):
+        rep[index][0][ALL_LETTERS.find(letter)] = 1
+    return rep
+
+
+def batched_name_rep(names, max_word_size):
+    rep = torch.zeros(max_word_size, len(names), N_LETTERS)
+    for name_index, name in enumerate(names):
+        for letter_index, letter in enumerate(name):
+            rep[letter_index][name_index][ALL_LETTERS.find(letter)] = 1
+    return rep
+
+
+def bench_course_unbatched(X, Y, languages, hidden, n_names, batch):
+    net = CourseGRU(N_LETTERS, hidden, len(languages))
+    opt = torch.optim.SGD(net.parameters(), lr=0.0005, momentum=0.9)
+    crit = nn.NLLLoss()
+    rng = random.Random(0)
+    done, t0 = 0, time.perf_counter()
+    while done < n_names:
+        opt.zero_grad()
+        for _ in range(min(batch, n_names - done)):
+            i = rng.randrange(len(X))
+            ohe = name_rep(X[i])
+            target = torch.tensor([languages.index(Y[i])])
+            hidden_state = torch.zeros(1, 1, hidden)
+            for k in range(ohe.size(0)):
+                output, hidden_state = net(ohe[k], hidden_state)
+            crit(output, target).backward()
+            done += 1
+        opt.step()
+    return done / (time.perf_counter() - t0)
+
+
+class CourseBatchedGRU(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size)
+        self.h2o = nn.Linear(hidden_size, output_size)
+
+    def forward(self, packed):
+        _, hidden = self.gru(packed)
+        return self.h2o(hidden[-1])
+
+
+def bench_course_batched(X, Y, languages, hidden, n_batches, batch):
+    net = CourseBatchedGRU(N_LETTERS, hidden, len(languages))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    crit = nn.CrossEntropyLoss()
+    rng = random.Random(0)
+    t0 = time.perf_counter()
+    for _ in range(n_batches):
+        idx = [rng.randrange(len(X)) for _ in range(batch)]
+        names = [X[i] for i in idx]
+        lengths = [len(n) for n in names]
+        rep = batched_name_rep(names, max(lengths))
+        langs = torch.tensor([languages.index(Y[i]) for i in idx])
+        packed = pack_padded_sequence(rep, lengths, enforce_sorted=False)
+        opt.zero_grad()
+        crit(net(packed), langs).backward()
+        opt.step()
+    return n_batches * batch / (time.perf_counter() - t0)
+
+
+def bench_engine(data, cell, collator, hidden, batch, epochs, threads, seed):
+    from seqkit.engine import RunConfig, train
+
+    with tempfile.TemporaryDirectory() as out:
+        cfg = RunConfig(data=str(data), cell=cell, collator=collator, encoder="onehot", hidden_size=hidden,
+                        bidirectional=False, batch_size=batch, epochs=epochs, threads=threads, seed=seed,
+                        head_dropout=0.0, label_smoothing=0.0, lr=3e-3, quiet=True, out=out)
+        m = train(cfg)
+        hist = [json.loads(line) for line in Path(out, "history.jsonl").read_text().splitlines()]
+    secs = statistics.median(h["epoch_seconds"] for h in hist)
+    return {"epoch_s": secs, "names_per_s": m["split"]["train"] / secs, "top1": m["top1"],
+            "epochs": epochs, "train_seconds": m["train_seconds"]}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", default=str(DEFAULT_DATA), help="name2lang names/ directory")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--course-names", type=int, default=512, help="names for the unbatched course loop")
+    ap.add_argument("--course-batches", type=int, default=8, help="batches for the batched course loop")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None, help="write the results here")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    X, Y, languages = course_data(Path(args.data))
+    rows = []
+    rate = bench_course_unbatched(X, Y, languages, args.hidden, args.course_names, args.batch)
+    rows.append({"pipeline": "course unbatched loop", "names/s": rate})
+    rate = bench_course_batched(X, Y, languages, args.hidden, args.course_batches, args.batch)
+    rows.append({"pipeline": "course batched one-hot + pack", "names/s": rate})
+    torch_row = bench_engine(args.data, "gru", "pack", args.hidden, args.batch, args.epochs, args.threads, args.seed)
+    rows.append({"pipeline": "torch: --cell gru --collator pack", "names/s": torch_row["names_per_s"],
+                 "epoch_s": torch_row["epoch_s"], "top1": torch_row["top1"]})
+    fused_row = bench_engine(args.data, "fused-gru", "fused-pack", args.hidden, args.batch, args.epochs,
+                             args.threads, args.seed)
+    rows.append({"pipeline": "seqkit: --cell fused-gru --collator fused-pack", "names/s": fused_row["names_per_s"],
+                 "epoch_s": fused_row["epoch_s"], "top1": fused_row["top1"]})
+
+    base = torch_row["names_per_s"]
+    table = []
+    for r in rows:
+        table.append({"pipeline": r["pipeline"], "names/s": f"{r['names/s']:,.0f}",
+                      "epoch s (median)": f"{r['epoch_s']:.3f}" if "epoch_s" in r else "",
+                      "top1": f"{r['top1']:.4f}" if "top1" in r else "",
+                      "vs torch": f"{r['names/s'] / base:.2f}x"})
+    print(f"name2lang training, hidden {args.hidden}, batch {args.batch}, {args.threads} threads, "
+          f"{args.epochs} epochs for the engine rows (median epoch)")
+    print_table(table, ["pipeline", "names/s", "epoch s (median)", "top1", "vs torch"])
+    print(f"fused vs torch: {fused_row['names_per_s'] / base:.2f}x names/s; "
+          f"top1 {fused_row['top1']:.4f} vs {torch_row['top1']:.4f}")
+    write_json(args.json, {"benchmark": "train", "machine": machine(), "args": vars(args), "rows": rows,
+                           "fused_vs_torch": fused_row["names_per_s"] / base})
+
+
+if __name__ == "__main__":
+    main()

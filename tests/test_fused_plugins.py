@@ -1,0 +1,74 @@
+"""The fused-pack collator and fused-gru cell plugins agree with pack and torch.nn.GRU."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pad_packed_sequence
+
+from seqkit import ops, registry
+from seqkit.engine import RunConfig
+from seqkit.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def items(name2lang):
+    return [name2lang[i] for i in range(5, 20074, 157)]
+
+
+@pytest.mark.parametrize("encoder", ["index", "onehot"])
+def test_fused_pack_equals_pack(name2lang, items, encoder):
+    enc = registry.encoders.create(encoder).fit(name2lang.texts)
+    ref = registry.collators.create("pack", enc, labels=name2lang.labels)(items)
+    got = registry.collators.create("fused-pack", enc, labels=name2lang.labels)(items)
+    assert torch.equal(got.lengths, ref.lengths) and got.lengths.dtype == torch.long
+    assert torch.equal(got.targets, ref.targets)
+    assert torch.equal(got.inputs.batch_sizes, ref.inputs.batch_sizes)
+    a, la = pad_packed_sequence(got.inputs, padding_value=-1)  # caller order
+    b, lb = pad_packed_sequence(ref.inputs, padding_value=-1)
+    assert torch.equal(a, b) and torch.equal(la, lb)
+
+
+def test_fused_pack_rejects_empty_text_with_its_index(name2lang):
+    enc = registry.encoders.create("index").fit(name2lang.texts)
+    col = registry.collators.create("fused-pack", enc, labels=name2lang.labels)
+    with pytest.raises(DataError, match="fused-pack: .*\\b1\\b"):
+        col([("Smith", "English"), ("", "English")])
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_fused_gru_classifier_equals_gru_classifier(name2lang, items, bidirectional):
+    """One-hot input: fused-gru gathers W_ih columns from indices, gru multiplies one-hot rows."""
+    enc = registry.encoders.create("onehot")
+    task = registry.tasks.create("classify")
+    cfg = RunConfig(hidden_size=16, bidirectional=bidirectional, head_dropout=0.0)
+    models = {}
+    for cell in ("gru", "fused-gru"):
+        torch.manual_seed(0)
+        models[cell] = task.build_model(
+            encoder=enc, labels=name2lang.labels, config=cfg,
+            make_cell=lambda i, c=cell: registry.cells.create(c, input_size=i, hidden_size=16,
+                                                              bidirectional=bidirectional))
+    models["fused-gru"].load_state_dict(models["gru"].state_dict())
+    assert models["fused-gru"].input_layer.pass_indices and not models["gru"].input_layer.pass_indices
+    batch = registry.collators.create("fused-pack", enc, labels=name2lang.labels)(items)
+    outs = {}
+    for cell, model in models.items():
+        logits = model(batch.inputs, batch.lengths)
+        torch.nn.functional.cross_entropy(logits, batch.targets).backward()
+        outs[cell] = (logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()})
+    assert torch.allclose(outs["gru"][0], outs["fused-gru"][0], atol=1e-5)
+    for name, grad in outs["gru"][1].items():
+        assert torch.allclose(grad, outs["fused-gru"][1][name], atol=1e-5), name
+
+
+def test_backend_is_reported():
+    assert ops.backend() in {"cpp", "reference", "cuda"}
+
+
+@pytest.mark.skipif(os.environ.get("SEQKIT_REQUIRE_EXTENSION", "") in ("", "0"),
+                    reason="set SEQKIT_REQUIRE_EXTENSION=1 (CI does) to require the compiled ops")
+def test_compiled_extension_is_used_where_required():
+    """In CI the C++ ops must have been built: a skipped ops test must not hide a broken build."""
+    assert ops.backend() == "cpp", ops.backend_reason()
