@@ -317,7 +317,19 @@ def main(argv: list[str] | None = None) -> None:
     except SeqkitError as exc:  # e.g. SEQKIT_STRICT_PLUGINS=1 and a broken plugin
         click.echo(f"seqkit: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
-    cli.main(args=argv, prog_name="seqkit")
+    try:
+        rv = cli.main(args=argv, prog_name="seqkit", standalone_mode=False)
+    except click.UsageError as exc:  # bad usage: one line, status 2 (click would print three)
+        where = f"seqkit {exc.ctx.info_name}" if exc.ctx is not None and exc.ctx.parent is not None else "seqkit"
+        click.echo(f"seqkit: error: {exc.format_message()} (see `{where} --help`)", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

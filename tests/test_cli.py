@@ -75,15 +75,21 @@ def _one_line_error(proc, *needles):
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-    text = " ".join(lines)
+    assert len(lines) == 1, proc.stderr
+    text = lines[0]
     for needle in needles:
         assert needle in text, text
     return text
 
 
 def test_unknown_cell_suggests(names_path):
+    from seqkit import registry
+
     _one_line_error(run_seqkit("run", "--data", str(names_path), "--cell", "grux"),
-                    "unknown cell 'grux'; did you mean 'gru'?", "available: gru, lstm, rnn")
+                    "unknown cell 'grux'; did you mean 'gru'?", "available: " + ", ".join(registry.cells.names()),
+                    "seqkit run --help")
+    _one_line_error(run_seqkit("run", "--epochs", "many"), "'many' is not a valid integer")
+    _one_line_error(run_seqkit("frobnicate"), "No such command 'frobnicate'")
 
 
 def test_bad_inputs_give_one_line_and_status_2(names_path, tmp_path):
