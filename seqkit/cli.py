@@ -135,7 +135,7 @@ def build_cli() -> click.Group:
     @click.option("--head-dropout", type=float, default=defaults["head_dropout"], show_default=True,
                   help="Dropout before the output head.")
     @click.option("--input-dropout", type=float, default=defaults["input_dropout"], show_default=True,
-                  help="Dropout on the embedded input rows.")
+                  help="Dropout on the embedded input rows (learned embeddings; not one-hot).")
     @click.option("--embedding-dim", type=int, default=defaults["embedding_dim"], show_default=True,
                   help="Embedding width (index encoders).")
     @click.option("--epochs", type=int, default=defaults["epochs"], show_default=True)

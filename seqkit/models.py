@@ -72,7 +72,9 @@ class SequenceClassifier(nn.Module):
                  num_classes: int, dropout: float = 0.0, input_dropout: float = 0.0):
         super().__init__()
         self.input_layer, self.cell = input_layer, cell
-        self.input_dropout = nn.Dropout(input_dropout) if input_dropout and not input_layer.pass_indices else None
+        # on learned embeddings only: one-hot rows (or the indices standing for them) are left intact,
+        # so every cell sees the same input whether it takes rows or indices
+        self.input_dropout = nn.Dropout(input_dropout) if input_dropout and not input_layer.one_hot else None
         self.bidirectional = bool(bidirectional)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)

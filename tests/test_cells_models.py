@@ -105,3 +105,15 @@ def test_classifier_gets_same_logits_from_pack_and_pad(name2lang):
             a = model(packed.inputs, packed.lengths)
             b = model(padded.inputs, padded.lengths)
         assert a.shape == (len(items), 18) and torch.allclose(a, b, atol=1e-5)
+
+
+def test_input_dropout_only_on_learned_embeddings():
+    from seqkit.models import InputLayer, SequenceClassifier
+
+    cell = registry.cells.create("gru", input_size=9, hidden_size=4)
+    onehot = SequenceClassifier(InputLayer(9, one_hot=True), cell, hidden_size=4, bidirectional=False,
+                                num_classes=2, input_dropout=0.5)
+    assert onehot.input_dropout is None
+    emb = SequenceClassifier(InputLayer(9, one_hot=False, embedding_dim=9), cell, hidden_size=4,
+                             bidirectional=False, num_classes=2, input_dropout=0.5)
+    assert emb.input_dropout is not None and emb.input_dropout.p == 0.5

@@ -52,6 +52,7 @@ def test_cli_reference_lists_every_run_option_with_its_default():
             continue
         flag = max(param.opts, key=len)
         assert f"`{flag}" in readme, f"README's CLI reference lacks {flag}"
-        row = next(line for line in readme.splitlines() if line.startswith("| ") and f"`{flag}" in line)
+        row = next(line for line in readme.splitlines()  # a row of the CLI table: options in column 1
+                   if line.startswith("| `-") and re.search(rf"`{re.escape(flag)}[`/ ]", line.split("|")[1]))
         if isinstance(param.default, (int, float)) and not isinstance(param.default, bool):
             assert f"`{param.default}`" in row, f"README shows a stale default for {flag}: {row}"
