@@ -71,3 +71,26 @@ def fresh_registry():
     registry.reset()
     yield registry
     registry.reset()
+
+
+@pytest.fixture(params=["cpp", "reference"])
+def backend(request, monkeypatch):
+    """Run a test once with the compiled ops and once with the pure-PyTorch reference."""
+    from seqkit import ops
+
+    monkeypatch.setenv("SEQKIT_BACKEND", request.param)
+    if request.param == "cpp":
+        try:
+            ops.backend()
+        except RuntimeError as exc:
+            pytest.skip(f"compiled ops unavailable: {exc}")
+    return request.param
+
+
+def cpp_available() -> bool:
+    """Whether the compiled ops load (SEQKIT_BACKEND=auto)."""
+    from seqkit import ops
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SEQKIT_BACKEND", "auto")
+        return ops.backend() == "cpp"

@@ -15,27 +15,13 @@ import torch
 from hypothesis import given, settings, strategies as st
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from conftest import cpp_available, names_dir  # noqa: F401  (the backend fixture lives there too)
 from seqkit import ops
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "names"
+DATA = names_dir() or Path(__file__).resolve().parents[2] / "shared" / "data" / "names"
 ALL_LETTERS = string.ascii_letters + " .,;'"
 
 
-@pytest.fixture(params=["cpp", "reference"])
-def backend(request, monkeypatch):
-    monkeypatch.setenv("SEQKIT_BACKEND", request.param)
-    if request.param == "cpp":
-        try:
-            ops.backend()
-        except RuntimeError as exc:
-            pytest.skip(f"compiled ops unavailable: {exc}")
-    return request.param
-
-
-def cpp_available():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SEQKIT_BACKEND", "auto")
-        return ops.backend() == "cpp"
 
 
 def batched_rep(names, alphabet):

@@ -10,27 +10,13 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_sequence
 
+from conftest import cpp_available  # noqa: F401  (the backend fixture lives there too)
 from seqkit import ops
 from seqkit.fused_gru import FusedGRU
 
 ATOL = 1e-5
 
 
-@pytest.fixture(params=["cpp", "reference"])
-def backend(request, monkeypatch):
-    monkeypatch.setenv("SEQKIT_BACKEND", request.param)
-    if request.param == "cpp":
-        try:
-            ops.backend()
-        except RuntimeError as exc:
-            pytest.skip(f"compiled ops unavailable: {exc}")
-    return request.param
-
-
-def cpp_available():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SEQKIT_BACKEND", "auto")
-        return ops.backend() == "cpp"
 
 
 def pair(input_size, hidden, **kw):
