@@ -57,14 +57,60 @@ def extensions():
     spec = importlib.util.spec_from_file_location("_seqkit_extension", os.path.join(here, "seqkit", "_extension.py"))
     helper = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helper)
+    define_macros = [("SEQKIT_SOURCE_HASH", helper.source_hash())]
+    cxx_flags = ["-O3", "-g0", "-fno-trapping-math", "-fno-math-errno"] + openmp
+    cuda_sources = _cuda_sources(here)
+    if cuda_sources:
+        from torch.utils.cpp_extension import CUDAExtension
+
+        print(f"seqkit: torch has CUDA and nvcc is present; building seqkit._C with the CUDA kernels "
+              f"({len(cuda_sources)} files in csrc/cuda/)")
+        ext = CUDAExtension(
+            "seqkit._C",
+            sources + cuda_sources,
+            define_macros=define_macros + [("SEQKIT_WITH_CUDA", "1")],
+            # no fast-math on the device: the kernels must match torch.nn.GRU to 1e-4
+            extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3", "-lineinfo"]},
+            extra_link_args=openmp,
+        )
+        return [ext], {"build_ext": OptionalBuildExtension}
     ext = CppExtension(
         "seqkit._C",
         sources,
-        define_macros=[("SEQKIT_SOURCE_HASH", helper.source_hash())],
-        extra_compile_args=["-O3", "-g0", "-fno-trapping-math", "-fno-math-errno"] + openmp,
+        define_macros=define_macros,
+        extra_compile_args=cxx_flags,
         extra_link_args=openmp,
     )
     return [ext], {"build_ext": OptionalBuildExtension}
+
+
+def _cuda_sources(here):
+    """csrc/cuda/*.cu + csrc/cuda/*.cpp when torch has CUDA and nvcc is found, else [].
+
+    ``SEQKIT_NO_CUDA=1`` forces the CPU-only build. The CPU build never sees csrc/cuda/.
+    """
+    if os.environ.get("SEQKIT_NO_CUDA", "") not in ("", "0"):
+        print("seqkit: SEQKIT_NO_CUDA is set; building the CPU ops only")
+        return []
+    try:
+        import torch
+        from torch.utils.cpp_extension import CUDA_HOME
+    except Exception:
+        return []
+    if not getattr(torch.version, "cuda", None):
+        return []
+    nvcc = os.path.join(CUDA_HOME, "bin", "nvcc") if CUDA_HOME else None
+    if not (nvcc and os.path.isfile(nvcc)) and shutil.which("nvcc") is None:
+        print(f"seqkit: torch has CUDA {torch.version.cuda} but nvcc was not found (CUDA_HOME="
+              f"{CUDA_HOME!r}); building the CPU ops only")
+        return []
+    if not CUDA_HOME:
+        print("seqkit: nvcc is on PATH but torch found no CUDA_HOME; set CUDA_HOME to build the "
+              "CUDA ops; building the CPU ops only")
+        return []
+    files = glob.glob(os.path.join(here, "csrc", "cuda", "*.cu")) + glob.glob(
+        os.path.join(here, "csrc", "cuda", "*.cpp"))
+    return sorted(os.path.relpath(p, here) for p in files)
 
 
 ext_modules, cmdclass = extensions()

@@ -286,15 +286,28 @@ def gru_layer(input: Tensor, batch_sizes: Tensor, h0: Tensor, w_ih: Tensor, w_hh
     ``B = batch_sizes[0]`` in packed (sorted) order. ``reverse=True`` runs the sequence
     backward (the second direction of a bidirectional GRU). Gates as ``torch.nn.GRU``.
     Differentiable with respect to input (dense), h0 and the weights. The compiled kernel
-    serves float32/float64 tensors on the CPU; anything else (another device, half
-    precision) takes the reference path.
+    serves float32/float64 tensors on the CPU, and on CUDA when seqkit._C was built with
+    the CUDA kernels; anything else (another device, half precision) takes the reference
+    path.
     """
-    if (backend() == "cpp" and w_hh.device.type == "cpu" and input.device.type == "cpu"
+    dev = w_hh.device.type
+    if (backend() == "cpp" and input.device.type == dev
+            and (dev == "cpu" or (dev == "cuda" and _has_cuda_kernels()
+                                  and (not input.is_floating_point() or input.dtype == w_hh.dtype)
+                                  and h0.dtype == w_hh.dtype))
             and w_hh.dtype in (torch.float32, torch.float64)):
         out, h_n, _, _ = torch.ops.seqkit.gru_forward(input, batch_sizes, h0, w_ih, w_hh, b_ih, b_hh,
                                                       bool(reverse))
         return out, h_n
     return _gru_layer_reference(input, batch_sizes, h0, w_ih, w_hh, b_ih, b_hh, bool(reverse))
+
+
+def _has_cuda_kernels() -> bool:
+    """Whether seqkit._C was built with the CUDA kernels (setup.py's CUDAExtension path)."""
+    try:
+        return bool(torch._C._dispatch_has_kernel_for_dispatch_key("seqkit::gru_forward", "CUDA"))
+    except (RuntimeError, AttributeError):
+        return False
 
 
 def _gru_layer_reference(input, batch_sizes, h0, w_ih, w_hh, b_ih, b_hh, reverse):

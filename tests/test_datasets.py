@@ -119,6 +119,7 @@ def _archive(names_path: Path, drop: str | None = None) -> bytes:
 def test_download_extracts_verifies_and_caches(names_path, tmp_path, monkeypatch):
     (tmp_path / "data.zip").write_bytes(_archive(names_path))
     monkeypatch.delenv("SEQKIT_DATA", raising=False)
+    monkeypatch.delenv("SEQKIT_OFFLINE", raising=False)  # CI sets it; this "download" is a local file:// archive
     monkeypatch.setenv("SEQKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SEQKIT_NAME2LANG_URL", (tmp_path / "data.zip").as_uri())
     ds = registry.datasets.create("name2lang")
@@ -132,6 +133,7 @@ def test_download_extracts_verifies_and_caches(names_path, tmp_path, monkeypatch
 def test_download_with_wrong_counts_is_refused(names_path, tmp_path, monkeypatch):
     (tmp_path / "data.zip").write_bytes(_archive(names_path, drop="Korean.txt"))
     monkeypatch.delenv("SEQKIT_DATA", raising=False)
+    monkeypatch.delenv("SEQKIT_OFFLINE", raising=False)  # CI sets it; this "download" is a local file:// archive
     monkeypatch.setenv("SEQKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SEQKIT_NAME2LANG_URL", (tmp_path / "data.zip").as_uri())
     with pytest.raises(DataError, match=r"does not match its manifest \(Korean: 93 \(expected 94\)\).*--data"):
@@ -141,6 +143,8 @@ def test_download_with_wrong_counts_is_refused(names_path, tmp_path, monkeypatch
 
 def test_offline_and_unreachable_download_say_to_pass_data(tmp_path, monkeypatch):
     monkeypatch.delenv("SEQKIT_DATA", raising=False)
+    monkeypatch.setenv("SEQKIT_NAME2LANG_URL", (tmp_path / "data.zip").as_uri())
+    (tmp_path / "data.zip").write_bytes(b"")  # reachable, so only SEQKIT_OFFLINE can stop it
     monkeypatch.setenv("SEQKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("SEQKIT_OFFLINE", "1")
     with pytest.raises(DataError, match="SEQKIT_OFFLINE=1 forbids.*pass --data"):
