@@ -167,6 +167,9 @@ def build_cli() -> click.Group:
     @click.option("--threads", type=int, default=None, help="torch intra-op threads (default: torch's).")
     @click.option("--on-bad-line", type=click.Choice(["error", "skip"]), default=defaults["on_bad_line"],
                   show_default=True, help="Bad data lines: stop with an error, or skip and report them.")
+    @click.option("--nan-policy", type=click.Choice(["error", "skip"]), default=defaults["nan_policy"],
+                  show_default=True, help="A non-finite loss or gradient: stop with an error, or skip the step "
+                                          "and count it.")
     @click.option("-o", "--option", "options", multiple=True, metavar="COMPONENT.KEY=VALUE",
                   help="Extra option for a component's factory, e.g. -o cell.nonlinearity=relu.")
     @click.option("--out", type=str, default=defaults["out"], show_default=True, metavar="DIR",

@@ -32,7 +32,7 @@ from .checkpoint import atomic_write_json
 from .checkpoint import load as load_checkpoint
 from .checkpoint import save as save_checkpoint
 from .data import PairDataset, check_on_bad_line
-from .errors import ConfigError, DataError, SeqkitError
+from .errors import ConfigError, DataError, NumericalError, SeqkitError
 from .sampling import BucketBatchSampler, padding_waste
 from .splits import split_dataset
 
@@ -40,6 +40,7 @@ OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("onecycle", "cosine", "none")
 BALANCE = ("none", "sampler", "loss")
 DEVICES = ("auto", "cpu", "cuda")
+NAN_POLICIES = ("error", "skip")
 
 
 @dataclass
@@ -79,6 +80,7 @@ class RunConfig:
     workers: int = 0
     threads: int | None = None
     on_bad_line: str = "error"
+    nan_policy: str = "error"
     out: str = "runs/latest"
     quiet: bool = False
     dataset_options: dict = field(default_factory=dict)
@@ -116,6 +118,8 @@ class RunConfig:
         need(0.0 <= self.ema < 1.0, f"--ema must be in [0, 1) (0: off), got {self.ema}")
         need(0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         check_on_bad_line(self.on_bad_line)
+        need(self.nan_policy in NAN_POLICIES, f"--nan-policy must be one of {', '.join(NAN_POLICIES)}, "
+                                              f"got {self.nan_policy!r}")
         return self
 
 
@@ -276,6 +280,7 @@ def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) 
     history: list[dict] = []
     train_seconds = 0.0
     names_seen = 0
+    nonfinite = 0  # steps skipped under --nan-policy skip
     metrics: dict[str, Any] = {}
     for epoch in range(1, config.epochs + 1):
         sampler.set_epoch(epoch)
@@ -283,19 +288,33 @@ def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) 
         bar = _Progress(len(sampler), f"epoch {epoch}/{config.epochs}", config.quiet)
         loss_sum, n_sum, epoch_names = 0.0, 0, 0
         t0 = time.perf_counter()
-        for batch in train_loader:
+        for step, batch in enumerate(train_loader, start=1):
             batch = batch.to(device, non_blocking=True)
             loss = task.loss(model, batch)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.clip:
-                nn.utils.clip_grad_norm_(model.parameters(), config.clip, foreach=True)
+            loss_value = float(loss.detach())
+            bad = None if math.isfinite(loss_value) else "loss"
+            if bad is None:
+                loss.backward()
+                norm = nn.utils.clip_grad_norm_(model.parameters(), config.clip or math.inf, foreach=True)
+                bad = None if math.isfinite(float(norm)) else "gradient"
+            if bad is not None:
+                if config.nan_policy == "error":
+                    raise NumericalError(
+                        f"non-finite {bad} at epoch {epoch}, step {step} of {len(sampler)} (lr "
+                        f"{opt.param_groups[0]['lr']:.3g}); lower --lr, clip gradients with --clip 1.0, or pass "
+                        f"--nan-policy skip to skip such steps")
+                nonfinite += 1  # --nan-policy skip: no update from this batch
+                opt.zero_grad(set_to_none=True)
+                if sched is not None:
+                    sched.step()
+                continue
             opt.step()
             if sched is not None:
                 sched.step()
             if averaged is not None:
                 averaged.update_parameters(model)
-            loss_sum += float(loss.detach()) * batch.size
+            loss_sum += loss_value * batch.size
             n_sum += batch.size
             epoch_names += batch.size
             bar.update(loss_sum / n_sum, epoch_names / max(1e-9, time.perf_counter() - t0))
@@ -307,7 +326,7 @@ def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) 
         record = {"epoch": epoch, "train_loss": loss_sum / max(1, n_sum), "test_loss": metrics["loss"],
                   **{k: v for k, v in task.epoch_record(metrics).items() if k != "loss"},
                   "lr": opt.param_groups[0]["lr"], "epoch_seconds": epoch_seconds,
-                  "names_per_second": epoch_names / max(1e-9, epoch_seconds)}
+                  "names_per_second": epoch_names / max(1e-9, epoch_seconds), "nonfinite_steps_skipped": nonfinite}
         history.append(record)
         with open(history_path, "a") as f:
             f.write(json.dumps(record) + "\n")
@@ -325,6 +344,7 @@ def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) 
         "names_per_second": names_seen / max(1e-9, train_seconds),
         "parameters": n_params,
         "padding_waste": waste,
+        "nonfinite_steps_skipped": nonfinite,
         "split": split.report,
         "data": {"source": ds.source, "examples": len(ds), "skipped_lines": ds.skipped.count},
         "environment": {"device": str(device), "torch": torch.__version__, "seqkit": __version__,

@@ -46,3 +46,7 @@ class ConfigError(SeqkitError, ValueError):
 
 class CheckpointError(SeqkitError):
     """A checkpoint is missing, unreadable or incompatible."""
+
+
+class NumericalError(SeqkitError, FloatingPointError):
+    """Training produced a non-finite loss or gradient."""

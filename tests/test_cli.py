@@ -102,6 +102,10 @@ def test_bad_inputs_give_one_line_and_status_2(names_path, tmp_path):
     (tmp_path / "latin1.txt").write_bytes(b"M\xfcller,German\n")
     _one_line_error(run_seqkit("run", "--data", str(tmp_path / "latin1.txt")), "invalid UTF-8 at byte offset 1")
     _one_line_error(run_seqkit("run", "--data", str(names_path), "--epochs", "0"), "--epochs must be at least 1")
+    _one_line_error(run_seqkit("run", "--data", str(names_path), "--optimizer", "sgd", "--lr", "1e30", "--clip", "0",
+                               "--schedule", "none", "--epochs", "1", "--hidden-size", "8", "--batch-size", "512",
+                               "--out", str(tmp_path / "nan"), "--quiet"),
+                    "non-finite", "at epoch 1, step", "--nan-policy skip")
     _one_line_error(run_seqkit("run", "--data", str(names_path), "-o", "nonsense"), "COMPONENT.OPTION=VALUE")
     _one_line_error(run_seqkit("predict", "--checkpoint", str(tmp_path / "nope.pt"), "x"), "no such checkpoint")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")

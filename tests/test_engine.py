@@ -103,3 +103,19 @@ def test_cell_refusing_an_option_is_a_config_error(names_path, tmp_path):
             train(small(names_path, tmp_path / "u", cell="uni-only", bidirectional=True))
     finally:
         registry.cells.unregister("uni-only")
+
+
+def test_exploding_training_stops_naming_epoch_and_step(names_path, tmp_path):
+    from seqkit.errors import NumericalError
+
+    with pytest.raises(NumericalError, match=r"non-finite (loss|gradient) at epoch 1, step \d+ of \d+ .*lower --lr"
+                                             r".*--clip 1.0.*--nan-policy skip"):
+        train(small(names_path, tmp_path / "n", optimizer="sgd", lr=1e30, clip=None, schedule="none"))
+
+
+def test_nan_policy_skip_counts_skipped_steps(names_path, tmp_path):
+    m = train(small(names_path, tmp_path / "k", optimizer="sgd", lr=1e30, clip=None, schedule="none",
+                    nan_policy="skip"))
+    assert m["nonfinite_steps_skipped"] > 0
+    hist = [json.loads(line) for line in (tmp_path / "k" / "history.jsonl").read_text().splitlines()]
+    assert hist[-1]["nonfinite_steps_skipped"] == m["nonfinite_steps_skipped"]
