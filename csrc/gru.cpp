@@ -16,7 +16,7 @@
 // Gates follow torch.nn.GRU: r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
 // h' = n + z * (h - n).
 #include "gru_kernels.h"
-#include "packed_steps.h"
+#include "gru_checks.h"
 #include "seqkit.h"
 
 #include <ATen/Parallel.h>
@@ -80,37 +80,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
     const at::Tensor& w_ih_in, const at::Tensor& w_hh_in, const c10::optional<at::Tensor>& b_ih,
     const c10::optional<at::Tensor>& b_hh, bool reverse) {
   const char* who = "seqkit::gru_forward";
-  TORCH_CHECK_VALUE(w_hh_in.dim() == 2 && w_hh_in.size(0) == 3 * w_hh_in.size(1), who,
-                    ": weight_hh must be [3*hidden, hidden], got ", w_hh_in.sizes());
-  const int64_t H = w_hh_in.size(1);
-  const int64_t G = 3 * H;
-  const auto dtype = w_hh_in.scalar_type();
-  TORCH_CHECK_TYPE(dtype == at::kFloat || dtype == at::kDouble, who,
-                   ": weights must be float32 or float64, got ", dtype);
-  TORCH_CHECK_VALUE(w_ih_in.dim() == 2 && w_ih_in.size(0) == G && w_ih_in.scalar_type() == dtype,
-                    who, ": weight_ih must be [3*hidden, input] of the weights' dtype, got ",
-                    w_ih_in.sizes(), " ", w_ih_in.scalar_type());
-  const bool index_input = !at::isFloatingType(input.scalar_type());
-  const int64_t N = input.size(0);
-  if (index_input) {
-    TORCH_CHECK_VALUE(input.dim() == 1, who, ": index input must be 1-D [N] symbol indices");
-  } else {
-    TORCH_CHECK_VALUE(input.dim() == 2 && input.size(1) == w_ih_in.size(1) &&
-                          input.scalar_type() == dtype,
-                      who, ": input must be [N, ", w_ih_in.size(1), "] ", dtype, ", got ",
-                      input.sizes(), " ", input.scalar_type());
-  }
-  TORCH_CHECK_VALUE(h0_in.dim() == 2 && h0_in.size(1) == H && h0_in.scalar_type() == dtype, who,
-                    ": h0 must be [batch, ", H, "] ", dtype, ", got ", h0_in.sizes());
-  const int64_t B = h0_in.size(0);
-  const Steps st = check_steps(batch_sizes, N, B, who);
-
-  const at::Tensor w_hh = w_hh_in.contiguous();
+  const GruForwardArgs args = check_gru_forward_args(input, batch_sizes, h0_in, w_ih_in, w_hh_in, b_ih,
+                                                     b_hh, who);
+  const int64_t H = args.H, G = args.G, N = args.N, B = args.B;
+  const auto dtype = args.dtype;
+  const bool index_input = args.index_input;
+  const Steps& st = args.steps;
+  const at::Tensor w_hh = args.w_hh;
   const auto opts = w_hh.options();
-  at::Tensor bias_ih = b_ih.has_value() ? b_ih->contiguous() : at::zeros({G}, opts);
-  at::Tensor bias_hh = b_hh.has_value() ? b_hh->contiguous() : at::zeros({G}, opts);
-  TORCH_CHECK_VALUE(bias_ih.numel() == G && bias_hh.numel() == G, who,
-                    ": biases must have 3*hidden = ", G, " entries");
+  at::Tensor bias_ih = args.bias_ih, bias_hh = args.bias_hh;
 
   // input projection: [N, 3H] for dense input, W_ih^T [V, 3H] gathered per row for indices
   at::Tensor gi, idx;
