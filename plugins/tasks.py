@@ -62,7 +62,7 @@ class ClassifyTask(Task):
         weight = None if self.loss_weight is None else self.loss_weight.to(logits.device)
         return F.cross_entropy(logits, batch.targets, weight=weight, label_smoothing=self.label_smoothing)
 
-    def _scores(self, model, batches: Iterable[Batch]) -> tuple[np.ndarray, np.ndarray, float]:
+    def _scores(self, model, batches: Iterable[Batch]) -> tuple[np.ndarray, np.ndarray, float, int]:
         all_logits, all_targets, loss_sum, n = [], [], 0.0, 0
         for batch in batches:
             logits = model(batch.inputs, batch.lengths).float()
@@ -70,13 +70,23 @@ class ClassifyTask(Task):
             n += batch.size
             all_logits.append(logits.cpu())
             all_targets.append(batch.targets.cpu())
-        logits = torch.cat(all_logits).numpy()
-        return logits, torch.cat(all_targets).numpy(), loss_sum / max(1, n)
+        if not all_logits:
+            return np.zeros((0, max(1, len(self.labels))), np.float32), np.zeros(0, np.int64), 0.0, 0
+        return torch.cat(all_logits).numpy(), torch.cat(all_targets).numpy(), loss_sum, n
 
     def evaluate(self, model, batches, device) -> dict[str, Any]:
-        logits, targets, loss = self._scores(model, batches)
+        return self.reduce_parts([self.evaluate_part(model, batches, device)])
+
+    def evaluate_part(self, model, batches, device):
+        logits, targets, loss_sum, n = self._scores(model, batches)
+        return {"logits": logits, "targets": targets, "loss_sum": loss_sum, "n": n}
+
+    def reduce_parts(self, parts) -> dict[str, Any]:
+        parts = [p for p in parts if p["n"]]
+        logits = np.concatenate([p["logits"] for p in parts])
+        targets = np.concatenate([p["targets"] for p in parts])
         labels = self.labels or [str(i) for i in range(logits.shape[1])]
-        metrics = {"loss": loss}
+        metrics = {"loss": sum(p["loss_sum"] for p in parts) / max(1, sum(p["n"] for p in parts))}
         metrics.update(classification_metrics(targets, logits, labels))
         return metrics
 

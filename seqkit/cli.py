@@ -97,6 +97,26 @@ def _ops_backend() -> str | None:
         return f"unavailable ({exc})"
 
 
+_ARGV: list[str] | None = None
+
+
+def _run_args() -> list[str]:
+    """The arguments of this ``seqkit run`` call, without ``--nproc`` (for the launcher)."""
+    argv = list(_ARGV if _ARGV is not None else sys.argv[1:])
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg == "--nproc":
+            skip = True
+            continue
+        if arg.startswith("--nproc="):
+            continue
+        out.append(arg)
+    return out
+
+
 def build_cli() -> click.Group:
     """A fresh ``seqkit`` command group."""
     from .engine import BALANCE, OPTIMIZERS, SCHEDULES, RunConfig
@@ -170,19 +190,36 @@ def build_cli() -> click.Group:
     @click.option("--nan-policy", type=click.Choice(["error", "skip"]), default=defaults["nan_policy"],
                   show_default=True, help="A non-finite loss or gradient: stop with an error, or skip the step "
                                           "and count it.")
+    @click.option("--checkpoint-every", type=int, default=defaults["checkpoint_every"], show_default=True,
+                  metavar="N", help="Also save the training state every N steps (0: after every epoch only).")
+    @click.option("--resume", is_flag=True, default=False,
+                  help="Continue the interrupted run in --out from its last saved state (same options).")
+    @click.option("--overwrite", is_flag=True, default=False,
+                  help="Replace a run that --out already holds (another configuration, or an interrupted run).")
+    @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+                  help="Data-parallel training in N processes on this machine (started as torchrun would; "
+                       "--batch-size is per process).")
     @click.option("-o", "--option", "options", multiple=True, metavar="COMPONENT.KEY=VALUE",
                   help="Extra option for a component's factory, e.g. -o cell.nonlinearity=relu.")
     @click.option("--out", type=str, default=defaults["out"], show_default=True, metavar="DIR",
                   help="Run directory: metrics.json, history.jsonl, checkpoint.pt, loss.png, confusion.png.")
     @click.option("--quiet", is_flag=True, help="No progress bar or epoch lines.")
     @click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON on stdout.")
-    def run(options, as_json, clip, **kwargs):
+    def run(options, as_json, clip, nproc, **kwargs):
         """Train and evaluate a model; write the run directory."""
         from .engine import RunConfig, train
 
         extra = _parse_options(options)
         config = RunConfig(**kwargs, clip=clip or None,
                            **{f"{k}_options": v for k, v in extra.items()})
+        if nproc > 1 and os.environ.get("WORLD_SIZE") is None:
+            try:
+                config.validate()
+            except SeqkitError as exc:
+                raise CLIError(str(exc)) from None
+            from .launch import launch_torchrun
+
+            sys.exit(launch_torchrun(nproc, _run_args()))
         try:
             metrics = train(config)
         except SeqkitError as exc:
@@ -320,6 +357,8 @@ def main(argv: list[str] | None = None) -> None:
     except SeqkitError as exc:  # e.g. SEQKIT_STRICT_PLUGINS=1 and a broken plugin
         click.echo(f"seqkit: error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    global _ARGV
+    _ARGV = list(argv) if argv is not None else None
     try:
         rv = cli.main(args=argv, prog_name="seqkit", standalone_mode=False)
     except click.UsageError as exc:  # bad usage: one line, status 2 (click would print three)

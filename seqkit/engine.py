@@ -19,7 +19,7 @@ import platform
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -27,9 +27,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from . import __version__, registry
+from . import __version__, distributed, registry
 from .checkpoint import atomic_write_json
 from .checkpoint import load as load_checkpoint
+from .checkpoint import rng_state, set_rng_state
 from .checkpoint import save as save_checkpoint
 from .data import PairDataset, check_on_bad_line
 from .errors import ConfigError, DataError, NumericalError, SeqkitError
@@ -81,6 +82,9 @@ class RunConfig:
     threads: int | None = None
     on_bad_line: str = "error"
     nan_policy: str = "error"
+    checkpoint_every: int = 0
+    resume: bool = False
+    overwrite: bool = False
     out: str = "runs/latest"
     quiet: bool = False
     dataset_options: dict = field(default_factory=dict)
@@ -117,6 +121,9 @@ class RunConfig:
         need(self.threads is None or self.threads >= 1, f"--threads must be >= 1, got {self.threads}")
         need(0.0 <= self.ema < 1.0, f"--ema must be in [0, 1) (0: off), got {self.ema}")
         need(0.0 <= self.label_smoothing < 1.0, f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        need(self.checkpoint_every >= 0, f"--checkpoint-every must be >= 0 (0: every epoch only), got "
+                                         f"{self.checkpoint_every}")
+        need(not (self.resume and self.overwrite), "--resume and --overwrite exclude each other; pass one")
         check_on_bad_line(self.on_bad_line)
         need(self.nan_policy in NAN_POLICIES, f"--nan-policy must be one of {', '.join(NAN_POLICIES)}, "
                                               f"got {self.nan_policy!r}")
@@ -230,14 +237,129 @@ def make_loader(dataset, collator, sampler, config: RunConfig, device: torch.dev
                       pin_memory=device.type == "cuda", persistent_workers=config.workers > 0)
 
 
+#: RunConfig fields that control how a run is executed, not what it computes: they may
+#: differ between a run and its --resume.
+RUN_CONTROL = ("out", "quiet", "workers", "threads", "device", "resume", "overwrite", "checkpoint_every")
+STATE_FILE = "state.pt"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def config_differences(saved: dict, config: "RunConfig") -> list[str]:
+    """``option: saved -> now`` for every computing option that differs."""
+    now = asdict(config)
+    diffs = []
+    for key in sorted(set(saved) | set(now)):
+        if key in RUN_CONTROL:
+            continue
+        a, b = saved.get(key, "<unset>"), now.get(key, "<unset>")
+        if a != b:
+            diffs.append(f"{key.replace('_', '-')} {a!r} -> {b!r}")
+    return diffs
+
+
+def _data_fingerprint(train_ds, test_ds, labels) -> str:
+    """What a resume must find unchanged: labels, split sizes, lengths and label codes."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(json.dumps(list(labels)).encode())
+    for part in (train_ds, test_ds):
+        h.update(np.int64(len(part)).tobytes())
+        h.update(np.ascontiguousarray(part.lengths(), dtype=np.int64).tobytes())
+        if hasattr(part, "label_indices"):
+            h.update(np.ascontiguousarray(part.label_indices(), dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def _clean_partial_writes(out: str) -> None:
+    """Remove temporary files an interrupted atomic write left behind."""
+    for name in os.listdir(out):
+        if name.startswith(".tmp-"):
+            try:
+                os.unlink(os.path.join(out, name))
+            except OSError:
+                pass
+
+
+def prepare_run_dir(config: "RunConfig") -> dict | None:
+    """Decide what ``config.out`` holds: ``None`` (start afresh) or the state to resume.
+
+    An existing run with another configuration is refused unless ``overwrite``; an
+    interrupted run with this configuration needs ``resume`` (or ``overwrite``).
+    """
+    out = config.out
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise ConfigError(f"--out {out}: exists and is not a directory; choose another --out")
+    state_path, ckpt_path = os.path.join(out, STATE_FILE), os.path.join(out, CHECKPOINT_FILE)
+    existing = state_path if os.path.exists(state_path) else ckpt_path if os.path.exists(ckpt_path) else None
+    if existing is None:
+        if config.resume:
+            _log(config, f"resume: {out} holds no run yet; starting a new one")
+        return None
+    _clean_partial_writes(out)
+    if config.overwrite:
+        for path in (state_path, ckpt_path):
+            if os.path.exists(path):
+                os.unlink(path)
+        return None
+    saved = load_checkpoint(existing)
+    diffs = config_differences(saved.get("config") or {}, config)
+    if diffs:
+        raise ConfigError(f"--out {out} holds a run with another configuration ({'; '.join(diffs[:4])}"
+                          f"{'; ...' if len(diffs) > 4 else ''}); choose another --out, rerun with the same "
+                          f"options, or pass --overwrite to replace it")
+    interrupted = existing == state_path and not saved.get("complete", False)
+    if not config.resume:
+        if interrupted:
+            raise ConfigError(f"--out {out} holds an interrupted run (epoch {saved['epoch']}, step {saved['step']} "
+                              f"of {config.epochs} epochs); pass --resume to continue it, or --overwrite to start "
+                              f"over")
+        return None  # a finished run with the same options: run it again
+    if existing == ckpt_path:
+        saved = {"complete": True, "config": saved.get("config")}
+    return saved
+
+
+def _restore_rng_states(saved_rng: list, world) -> None:
+    state = saved_rng[world.rank] if world.rank < len(saved_rng) else None
+    if state is None:
+        raise ConfigError(f"the saved run state has RNG states for {len(saved_rng)} processes, this is rank "
+                          f"{world.rank} of {world.size}; resume with the same number of processes")
+    set_rng_state(state)
+
+
 def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) -> dict[str, Any]:
-    """Run a whole training as configured; returns the final metrics (also in metrics.json)."""
+    """Run a whole training as configured; returns the final metrics (also in metrics.json).
+
+    Crash safety: the training state (model, optimizer, schedule, EMA, RNG states,
+    sampler position, history, counters) is written atomically to ``out/state.pt`` after
+    every epoch and every ``checkpoint_every`` steps; ``resume=True`` continues from it and
+    ends, on CPU, with the same weights and metrics bit for bit as an uninterrupted run.
+    Under torchrun the run is data-parallel (see :mod:`seqkit.distributed`).
+    """
     config.validate()
     device = resolve_device(config.device)
+    world = distributed.init(device)
+    device = distributed.device_for(world, device)
+    try:
+        return _train(config, world, device, on_epoch)
+    finally:
+        distributed.shutdown(world)
+
+
+def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str, Any]:
+    if not world.main:
+        config = replace(config, quiet=True)
     if config.threads:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
     t_start = time.perf_counter()
+    resume_state = prepare_run_dir(config) if world.main else None
+    resume_state = distributed.broadcast_object(world, resume_state)
+    if resume_state is not None and resume_state.get("complete"):
+        _log(config, f"resume: {config.out} holds a finished run; nothing to do")
+        with open(os.path.join(config.out, "metrics.json")) as f:
+            return json.load(f)
 
     ds = load_dataset(config)
     split = split_dataset(ds, test_size=config.test_size, seed=config.split_seed, dedup=config.dedup)
@@ -255,114 +377,214 @@ def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) 
 
     model = build_model(task, encoder, ds.labels, config).to(device)
     n_params = sum(p.numel() for p in model.parameters())
+    if world.distributed:  # the same initial weights everywhere (DDP broadcasts rank 0's), own dropout per rank
+        torch.manual_seed(config.seed + 1_000_003 * world.rank)
     weights = task.sample_weights(train_ds, config)
     sampler = BucketBatchSampler(train_ds.lengths(), config.batch_size, bucket=config.bucket, shuffle=True,
-                                 seed=config.seed, weights=weights)
-    eval_sampler = BucketBatchSampler(test_ds.lengths(), max(config.batch_size, 512), bucket=True, shuffle=False)
+                                 seed=config.seed, weights=weights, num_replicas=world.size, rank=world.rank)
+    eval_sampler = BucketBatchSampler(test_ds.lengths(), max(config.batch_size, 512), bucket=True, shuffle=False,
+                                      num_replicas=world.size, rank=world.rank)
     train_loader = make_loader(train_ds, collator, sampler, config, device)
     test_loader = make_loader(test_ds, collator, eval_sampler, config, device)
+    full_test_loader = make_loader(test_ds, collator, BucketBatchSampler(
+        test_ds.lengths(), max(config.batch_size, 512), bucket=True, shuffle=False), config, device) \
+        if world.distributed else test_loader
     waste = padding_waste(sampler.batches(), train_ds.lengths())
     _log(config, f"model: {config.cell} x{config.layers}{' bidirectional' if config.bidirectional else ''}, "
                  f"hidden {config.hidden_size}, {n_params:,} parameters, on {device}; "
-                 f"batches of {config.batch_size}, padding waste {waste:.1%}"
-                 f"{' (bucketed)' if config.bucket else ''}")
+                 f"batches of {config.batch_size}"
+                 + (f" x {world.size} processes ({world.backend})" if world.distributed else "")
+                 + f", padding waste {waste:.1%}{' (bucketed)' if config.bucket else ''}")
 
+    ddp = model
+    if world.distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     opt = make_optimizer(model, config)
     sched = make_schedule(opt, config, len(sampler))
     # With --ema, an exponential moving average of the weights is what gets evaluated and saved.
     averaged = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema)) if config.ema else None
     final_model = averaged.module if averaged is not None else model
+    fingerprint = _data_fingerprint(train_ds, test_ds, ds.labels)
 
-    os.makedirs(config.out, exist_ok=True)
-    history_path = os.path.join(config.out, "history.jsonl")
-    open(history_path, "w").close()
     history: list[dict] = []
-    train_seconds = 0.0
-    names_seen = 0
-    nonfinite = 0  # steps skipped under --nan-policy skip
+    counters = {"train_seconds": 0.0, "names_seen": 0, "nonfinite": 0}
+    progress = {"loss_sum": 0.0, "n_sum": 0, "epoch_names": 0, "epoch_seconds": 0.0}
     metrics: dict[str, Any] = {}
-    for epoch in range(1, config.epochs + 1):
-        sampler.set_epoch(epoch)
+    start_epoch, start_step = 1, 0
+    if resume_state is not None:
+        if resume_state.get("data_fingerprint") != fingerprint:
+            raise ConfigError(f"--out {config.out}: the data changed since this run started (other examples, "
+                              f"labels or split); resume with the same data, or pass --overwrite to start over")
+        if int(resume_state.get("world_size", 1)) != world.size:
+            raise ConfigError(f"--out {config.out}: the run was started with {resume_state.get('world_size', 1)} "
+                              f"process(es), not {world.size}; resume with the same number (--nproc)")
+        model.load_state_dict(resume_state["model"])
+        opt.load_state_dict(resume_state["optimizer"])
+        if sched is not None:
+            sched.load_state_dict(resume_state["scheduler"])
+        if averaged is not None:
+            averaged.load_state_dict(resume_state["ema"])
+        history = json.loads(resume_state["history"])
+        counters.update(resume_state["counters"])
+        progress.update(resume_state["progress"])
+        metrics = json.loads(resume_state["last_metrics"])
+        start_epoch, start_step = int(resume_state["epoch"]), int(resume_state["step"])
+        _log(config, f"resume: continuing {config.out} at epoch {start_epoch}, step {start_step} of {len(sampler)}")
+
+    history_path = os.path.join(config.out, "history.jsonl")
+    state_path = os.path.join(config.out, STATE_FILE)
+    if world.main:
+        os.makedirs(config.out, exist_ok=True)
+        with open(history_path, "w") as f:  # exactly the epochs the state holds
+            f.writelines(json.dumps(r) + "\n" for r in history)
+
+    def save_state(epoch: int, step: int) -> None:
+        """The whole training state, so that a resume continues bit for bit (rank 0 writes)."""
+        rngs = distributed.all_gather_object(world, rng_state())
+        if not world.main:
+            return
+        save_checkpoint(state_path, {
+            "kind": "train-state", "complete": False, "epoch": epoch, "step": step, "world_size": world.size,
+            "config": asdict(config), "data_fingerprint": fingerprint,
+            "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict() if sched is not None else None,
+            "ema": averaged.state_dict() if averaged is not None else None,
+            "rng": rngs, "history": json.dumps(history), "counters": dict(counters),
+            "progress": dict(progress), "last_metrics": json.dumps(metrics), "seqkit_version": __version__,
+        })
+
+    if resume_state is not None and start_step == 0:
+        _restore_rng_states(resume_state["rng"], world)  # saved at an epoch's end, before the next loader
+    global_step = sum(len(sampler) for _ in range(1, start_epoch)) + start_step
+    for epoch in range(start_epoch, config.epochs + 1):
+        first = start_step if epoch == start_epoch else 0
+        sampler.set_epoch(epoch, start=first)
+        global_sizes = [len(b) for b in sampler.global_batches()]
         model.train()
-        bar = _Progress(len(sampler), f"epoch {epoch}/{config.epochs}", config.quiet)
-        loss_sum, n_sum, epoch_names = 0.0, 0, 0
-        t0 = time.perf_counter()
-        for step, batch in enumerate(train_loader, start=1):
+        bar = _Progress(len(sampler) - first, f"epoch {epoch}/{config.epochs}", config.quiet)
+        if first == 0:
+            progress.update(loss_sum=0.0, n_sum=0, epoch_names=0, epoch_seconds=0.0)
+        batches = iter(train_loader)
+        if resume_state is not None and first > 0 and epoch == start_epoch:
+            _restore_rng_states(resume_state["rng"], world)  # saved mid-epoch, after the loader was made
+        t0 = time.perf_counter() - progress["epoch_seconds"]
+        for step, batch in enumerate(batches, start=first + 1):
             batch = batch.to(device, non_blocking=True)
-            loss = task.loss(model, batch)
+            loss = task.loss(ddp, batch)
+            if world.distributed:  # DDP averages over ranks: weight by share so it is the global batch's mean
+                loss = loss * (batch.size * world.size / global_sizes[step - 1 - first])
             opt.zero_grad(set_to_none=True)
             loss_value = float(loss.detach())
-            bad = None if math.isfinite(loss_value) else "loss"
+            finite = math.isfinite(loss_value)
+            if world.distributed:  # every rank must take the same decision
+                finite = distributed.all_reduce(world, [0.0 if finite else 1.0], op="max", device=device)[0] == 0
+            bad = None if finite else "loss"
             if bad is None:
                 loss.backward()
                 norm = nn.utils.clip_grad_norm_(model.parameters(), config.clip or math.inf, foreach=True)
                 bad = None if math.isfinite(float(norm)) else "gradient"
+            global_step += 1
             if bad is not None:
                 if config.nan_policy == "error":
                     raise NumericalError(
                         f"non-finite {bad} at epoch {epoch}, step {step} of {len(sampler)} (lr "
                         f"{opt.param_groups[0]['lr']:.3g}); lower --lr, clip gradients with --clip 1.0, or pass "
                         f"--nan-policy skip to skip such steps")
-                nonfinite += 1  # --nan-policy skip: no update from this batch
+                counters["nonfinite"] += 1  # --nan-policy skip: no update from this batch
                 opt.zero_grad(set_to_none=True)
                 if sched is not None:
                     sched.step()
-                continue
-            opt.step()
-            if sched is not None:
-                sched.step()
-            if averaged is not None:
-                averaged.update_parameters(model)
-            loss_sum += loss_value * batch.size
-            n_sum += batch.size
-            epoch_names += batch.size
-            bar.update(loss_sum / n_sum, epoch_names / max(1e-9, time.perf_counter() - t0))
+            else:
+                opt.step()
+                if sched is not None:
+                    sched.step()
+                if averaged is not None:
+                    averaged.update_parameters(model)
+                progress["loss_sum"] += loss_value * batch.size if not world.distributed else \
+                    loss_value * global_sizes[step - 1 - first] / world.size
+                progress["n_sum"] += batch.size
+                progress["epoch_names"] += batch.size
+                bar.update(progress["loss_sum"] / progress["n_sum"],
+                           progress["epoch_names"] / max(1e-9, time.perf_counter() - t0))
+            if config.checkpoint_every and global_step % config.checkpoint_every == 0 and step < len(sampler):
+                progress["epoch_seconds"] = time.perf_counter() - t0
+                save_state(epoch, step)
         bar.close()
         epoch_seconds = time.perf_counter() - t0
-        train_seconds += epoch_seconds
-        names_seen += epoch_names
-        metrics = evaluate_batches(task, final_model, test_loader, device)
+        counters["train_seconds"] += epoch_seconds
+        loss_sum, n_sum, epoch_names = distributed.all_reduce(
+            world, [progress["loss_sum"], progress["n_sum"], progress["epoch_names"]], device=device)
+        counters["names_seen"] += int(epoch_names)
+        metrics = evaluate_distributed(task, final_model, test_loader, full_test_loader, device, world)
         record = {"epoch": epoch, "train_loss": loss_sum / max(1, n_sum), "test_loss": metrics["loss"],
                   **{k: v for k, v in task.epoch_record(metrics).items() if k != "loss"},
                   "lr": opt.param_groups[0]["lr"], "epoch_seconds": epoch_seconds,
-                  "names_per_second": epoch_names / max(1e-9, epoch_seconds), "nonfinite_steps_skipped": nonfinite}
+                  "names_per_second": epoch_names / max(1e-9, epoch_seconds),
+                  "nonfinite_steps_skipped": counters["nonfinite"]}
         history.append(record)
-        with open(history_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        if world.main:
+            with open(history_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
         _log(config, f"epoch {epoch}/{config.epochs}  train_loss {record['train_loss']:.4f}  "
                      f"test_loss {record['test_loss']:.4f}  {task.headline} {metrics.get(task.headline, 0):.4f}  "
                      f"{record['names_per_second']:,.0f} names/s")
+        progress.update(loss_sum=0.0, n_sum=0, epoch_names=0, epoch_seconds=0.0)
+        save_state(epoch + 1, 0)
         if on_epoch is not None:
             on_epoch(record)
 
     metrics = task.finalize(metrics, train_dataset=train_ds, test_dataset=test_ds)
     metrics.update({
         "epochs": config.epochs,
-        "train_seconds": train_seconds,
+        "train_seconds": counters["train_seconds"],
         "wall_seconds": time.perf_counter() - t_start,
-        "names_per_second": names_seen / max(1e-9, train_seconds),
+        "names_per_second": counters["names_seen"] / max(1e-9, counters["train_seconds"]),
         "parameters": n_params,
         "padding_waste": waste,
-        "nonfinite_steps_skipped": nonfinite,
+        "nonfinite_steps_skipped": counters["nonfinite"],
+        "world_size": world.size,
+        "global_batch_size": config.batch_size * world.size,
+        "resumed": resume_state is not None,
         "split": split.report,
         "data": {"source": ds.source, "examples": len(ds), "skipped_lines": ds.skipped.count},
         "environment": {"device": str(device), "torch": torch.__version__, "seqkit": __version__,
                         "threads": torch.get_num_threads(), "python": platform.python_version(),
-                        "machine": platform.machine(), "cpu_count": os.cpu_count()},
+                        "machine": platform.machine(), "cpu_count": os.cpu_count(),
+                        "backend": world.backend},
         "config": asdict(config),
     })
-    save_checkpoint(os.path.join(config.out, "checkpoint.pt"), {
-        "model": {k: v.detach().cpu() for k, v in final_model.state_dict().items()},
-        "encoder": {"name": config.encoder, "state": encoder.state_dict()},
-        "labels": list(ds.labels),
-        "config": asdict(config),
-        "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
-        "seqkit_version": __version__,
-    })
-    atomic_write_json(os.path.join(config.out, "metrics.json"), metrics)
-    task.write_artifacts(config.out, metrics, history)
+    if world.main:
+        save_checkpoint(os.path.join(config.out, CHECKPOINT_FILE), {
+            "model": {k: v.detach().cpu() for k, v in final_model.state_dict().items()},
+            "encoder": {"name": config.encoder, "state": encoder.state_dict()},
+            "labels": list(ds.labels),
+            "config": asdict(config),
+            "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+            "seqkit_version": __version__,
+        })
+        atomic_write_json(os.path.join(config.out, "metrics.json"), metrics)
+        task.write_artifacts(config.out, metrics, history)
+        if os.path.exists(state_path):  # finished: checkpoint.pt and metrics.json are the run now
+            os.unlink(state_path)
+    distributed.barrier(world)
     return metrics
+
+
+def evaluate_distributed(task, model, shard_loader, full_loader, device, world) -> dict:
+    """Metrics on the test set; with several processes each evaluates its share and the
+    task's partial results are gathered (tasks without :meth:`Task.evaluate_part` evaluate
+    the whole set on every rank)."""
+    if not world.distributed:
+        return evaluate_batches(task, model, full_loader, device)
+    model.eval()
+    with torch.no_grad():
+        part = task.evaluate_part(model, (b.to(device) for b in shard_loader), device)
+        if part is None:
+            return task.evaluate(model, (b.to(device) for b in full_loader), device)
+    return task.reduce_parts(distributed.all_gather_object(world, part))
 
 
 @dataclass

@@ -42,6 +42,18 @@ class Task:
         """Metrics on ``batches``: at least ``loss``; JSON-serialisable values."""
         raise NotImplementedError
 
+    def evaluate_part(self, model: nn.Module, batches: Iterable[Batch], device: torch.device) -> Any:
+        """Partial results of one process's share of the test set, for data-parallel runs.
+
+        Return something picklable that :meth:`reduce_parts` turns into the metrics of the
+        whole set, or None (the default): every process then evaluates the whole set.
+        """
+        return None
+
+    def reduce_parts(self, parts: list[Any]) -> dict[str, Any]:
+        """The metrics of the whole test set from every process's :meth:`evaluate_part`."""
+        raise NotImplementedError
+
     def epoch_record(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """The scalars of ``metrics`` that go into history.jsonl (default: all numbers)."""
         return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
