@@ -149,9 +149,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def create(reg, name: str, *args, **options):
+    """``reg.create``, with a factory's refusal (ValueError, NotImplementedError) as a
+    ConfigError that names the component and its plugin."""
+    try:
+        return reg.create(name, *args, **options)
+    except (ValueError, NotImplementedError) as exc:
+        raise ConfigError(f"{reg.kind} '{name}' (plugin '{reg.plugin(name)}') refused its options: "
+                          f"{exc or type(exc).__name__}") from None
+
+
 def load_dataset(config: RunConfig) -> PairDataset:
-    ds = registry.datasets.create(config.dataset, path=config.data, on_bad_line=config.on_bad_line,
-                                  **config.dataset_options)
+    ds = create(registry.datasets, config.dataset, path=config.data, on_bad_line=config.on_bad_line,
+                **config.dataset_options)
     if not hasattr(ds, "labels") or len(ds) == 0:
         raise DataError(f"dataset '{config.dataset}' is empty or has no .labels; check --data")
     if not isinstance(ds, PairDataset):  # any Dataset of (text, label) pairs will do
@@ -369,9 +379,9 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
                  + (f" (dedup: {split.report['duplicates_dropped']} duplicate pairs dropped)" if config.dedup else
                     f" ({split.report['test_texts_seen_in_train']} test texts also in train)"))
 
-    encoder = registry.encoders.create(config.encoder, **config.encoder_options)
+    encoder = create(registry.encoders, config.encoder, **config.encoder_options)
     encoder.fit(train_ds.texts)
-    collator = registry.collators.create(config.collator, encoder, labels=ds.labels, **config.collator_options)
+    collator = create(registry.collators, config.collator, encoder, labels=ds.labels, **config.collator_options)
     task = registry.tasks.create(config.task)
     task.setup(train_ds, config)
 
@@ -638,8 +648,8 @@ def evaluate_run(loaded: Loaded, data: str | None = None, *, batch_size: int = 5
     """Metrics of a checkpoint on all of ``data`` or, without it, on its run's test split."""
     config = loaded.config
     if data is not None:
-        ds = registry.datasets.create(config.dataset, path=data, on_bad_line=config.on_bad_line,
-                                      **config.dataset_options)
+        ds = create(registry.datasets, config.dataset, path=data, on_bad_line=config.on_bad_line,
+                    **config.dataset_options)
         unknown = sorted(set(ds.labels) - set(loaded.labels))
         if unknown:
             raise DataError(f"{data}: labels {', '.join(unknown)} were not in the training data of this "
