@@ -260,7 +260,7 @@ def _open(path: str) -> BinaryIO:
     except FileNotFoundError:
         raise DataError(f"{path}: no such file; pass an existing file with --data") from None
     except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, a file was expected") from None
+        raise DataError(f"{path}: is a directory, a file was expected; pass --data a file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror}); check permissions") from None
 
@@ -269,14 +269,16 @@ def _count_lines(text: str) -> int:
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
-def iter_text_chunks(path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[str]:
+def iter_text_chunks(path: str, chunk_size: int | None = None) -> Iterator[str]:
     """Stream a UTF-8 file (BOM allowed) as decoded pieces of about ``chunk_size`` bytes.
 
-    Each piece ends just after a ``\\n`` (the last one at the end of the file), so no line
+    ``chunk_size`` defaults to the module's :data:`CHUNK_SIZE`, read at call time. Each
+    piece ends just after a ``\\n`` (the last one at the end of the file), so no line
     and no multi-byte character is ever split between pieces (``\\n`` never occurs inside a
     UTF-8 sequence). Invalid UTF-8 is a :class:`DataError` naming the byte offset in the
     file and the line. A file with no ``\\n`` at all (CR-only line ends) is one piece.
     """
+    chunk_size = CHUNK_SIZE if chunk_size is None else chunk_size
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be positive, got {chunk_size}")
     buf = bytearray()
@@ -317,7 +319,7 @@ def iter_text_chunks(path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[str]:
                 return
 
 
-def iter_file_lines(path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[int, list[str]]]:
+def iter_file_lines(path: str, chunk_size: int | None = None) -> Iterator[tuple[int, list[str]]]:
     """Stream a UTF-8 file as ``(number of the first line, lines)`` per chunk; line ends
     (LF, CRLF or CR) removed, numbering from 1."""
     number = 1
@@ -329,7 +331,7 @@ def iter_file_lines(path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[tuple[i
         number += len(lines)
 
 
-def iter_raw_lines(path: str, chunk_size: int = CHUNK_SIZE) -> Iterator[str]:
+def iter_raw_lines(path: str, chunk_size: int | None = None) -> Iterator[str]:
     """Stream a UTF-8 file line by line, line ends kept (what ``csv.reader`` expects)."""
     for text in iter_text_chunks(path, chunk_size):
         yield from _LINE_WITH_END.findall(text)
