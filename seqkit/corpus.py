@@ -18,6 +18,7 @@ vectorised pass.
 """
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -173,7 +174,7 @@ class CorpusBuilder:
             self._n_chars += len(new)
             sym = self._lut[cps]
         self._symbols.append(sym.astype(_narrowest(self._n_chars)))
-        self._lengths.append(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+        self._lengths.append(np.fromiter(map(len, texts), dtype=np.int32, count=len(texts)))
         index = self._label_code
         for lab in set(labels):
             if not isinstance(lab, str):
@@ -184,10 +185,13 @@ class CorpusBuilder:
     def finish(self) -> Corpus:
         """The corpus; labels sorted, buffers in their narrowest dtypes. A builder is used once."""
         chars = np.concatenate(self._chars) if self._chars else np.zeros(0, dtype=np.uint32)
-        lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, dtype=np.int64)
-        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        del lengths
+        offsets = np.zeros(sum(len(part) for part in self._lengths) + 1, dtype=np.int64)
+        pos = 0
+        for part in self._lengths:
+            np.cumsum(part, dtype=np.int64, out=offsets[pos + 1:pos + 1 + len(part)])
+            offsets[pos + 1:pos + 1 + len(part)] += offsets[pos]
+            pos += len(part)
+        self._lengths = []
         symbols = np.empty(int(offsets[-1]), dtype=_narrowest(max(1, len(chars))))
         pos = 0
         self._symbols.reverse()
@@ -205,4 +209,21 @@ class CorpusBuilder:
             codes[pos:pos + len(part)] = remap[part]
             pos += len(part)
         self._codes, self._chars, self._lut = [], [], None  # single use: free the lookup table
+        _release_free_memory()
         return Corpus(symbols, offsets, chars, codes, labels)
+
+
+def _release_free_memory() -> None:
+    """Give the heap pages freed while building back to the OS (glibc ``malloc_trim``), so
+    the process's resident memory reflects the corpus, not the chunks it was built from."""
+    global _malloc_trim
+    if _malloc_trim is None:
+        try:
+            _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc: nothing to do
+            _malloc_trim = False
+    if _malloc_trim:
+        _malloc_trim(0)
+
+
+_malloc_trim = None
