@@ -11,7 +11,6 @@ import os
 import re
 import warnings
 from collections.abc import Iterator, Sequence
-from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -152,7 +151,7 @@ class PairDataset(Dataset):
         return f"{type(self).__name__}({len(self)} pairs, {len(self.labels)} labels, source={self.source!r})"
 
 
-class _RowView(SequenceABC):
+class _RowView(Sequence):
     """Read-only sequence over the rows of a corpus; slices give lists."""
 
     __hash__ = None  # type: ignore[assignment]
@@ -183,7 +182,7 @@ class _RowView(SequenceABC):
             yield from self._many(self._rows(slice(start, start + step)))
 
     def __eq__(self, other) -> bool:
-        if not isinstance(other, (SequenceABC, np.ndarray)) or isinstance(other, str):
+        if not isinstance(other, (Sequence, np.ndarray)) or isinstance(other, str):
             return NotImplemented
         return len(self) == len(other) and all(a == b for a, b in zip(self, other))
 

@@ -11,10 +11,10 @@ import re
 import warnings
 
 import pytest
+from conftest import run_seqkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run_seqkit
 from seqkit import registry
 from seqkit.errors import DataError, SeqkitError
 from seqkit.splits import split_dataset
