@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import os
 import shutil
@@ -21,8 +22,17 @@ import zipfile
 from importlib import resources
 
 from seqkit import hookimpl
-from seqkit.data import (PairDataset, SkipReport, check_on_bad_line, clean_text, expand, iter_lines, read_text,
-                         require_nonempty)
+from seqkit.corpus import CorpusBuilder
+from seqkit.data import (
+    PairDataset,
+    SkipReport,
+    check_on_bad_line,
+    clean_text,
+    expand,
+    iter_file_lines,
+    iter_raw_lines,
+    require_nonempty,
+)
 from seqkit.errors import DataError
 
 
@@ -48,52 +58,60 @@ def _offline() -> bool:
 
 
 def read_language_dir(path: str, *, on_bad_line: str = "error") -> PairDataset:
-    """The tutorial layout: ``<Language>.txt`` files, one name per line."""
+    """The tutorial layout: ``<Language>.txt`` files, one name per line (streamed)."""
     files = sorted(f for f in os.listdir(path) if f.endswith(".txt") and not f.startswith("."))
     if not files:
         if os.path.isdir(os.path.join(path, "names")):
             return read_language_dir(os.path.join(path, "names"), on_bad_line=on_bad_line)
         raise DataError(f"{path}: directory has no <Language>.txt files; pass --data a directory of "
                         f"<Language>.txt files or a name,language file")
-    texts, targets, skips = [], [], SkipReport()
+    builder, skips = CorpusBuilder(), SkipReport()
     for fname in files:
         label = fname[:-4]
         fpath = os.path.join(path, fname)
-        for number, line in iter_lines(read_text(fpath)):
-            name = clean_text(line)
-            if not name:
-                _bad(skips, on_bad_line, f"{fpath}:{number}", "empty or whitespace-only name",
-                     "remove the blank line")
-                continue
-            texts.append(name)
-            targets.append(label)
-    require_nonempty(path, len(texts), "names")
+        if not label.strip():
+            raise DataError(f"{fpath}: file name gives an empty language; rename it to <Language>.txt")
+        for first, lines in iter_file_lines(fpath):
+            names = []
+            for k, line in enumerate(lines):
+                name = clean_text(line)
+                if not name:
+                    _bad(skips, on_bad_line, f"{fpath}:{first + k}", "empty or whitespace-only name",
+                         "remove the blank line")
+                    continue
+                names.append(name)
+            builder.extend(names, [label] * len(names))
+    require_nonempty(path, len(builder), "names")
     skips.warn()
-    return PairDataset(texts, targets, source=path, skipped=skips)
+    return PairDataset.from_corpus(builder.finish(), source=path, skipped=skips)
 
 
 def read_pairs_file(path: str, *, on_bad_line: str = "error") -> PairDataset:
-    """The course layout: one ``name,language`` per line (name2lang.txt). The language is
-    the text after the last comma, so names containing commas are read correctly."""
-    texts, targets, skips = [], [], SkipReport()
-    for number, line in iter_lines(read_text(path)):
-        if not line.strip():
-            _bad(skips, on_bad_line, f"{path}:{number}", "empty line", "remove the blank line")
-            continue
-        if "," not in line:
-            _bad(skips, on_bad_line, f"{path}:{number}", f"expected 'name,language', got {line[:60]!r}",
-                 "add the language after a comma")
-            continue
-        name, label = (clean_text(part) for part in line.rsplit(",", 1))
-        if not name or not label:
-            what = "name" if not name else "language"
-            _bad(skips, on_bad_line, f"{path}:{number}", f"empty {what} in {line[:60]!r}", f"fill in the {what}")
-            continue
-        texts.append(name)
-        targets.append(label)
-    require_nonempty(path, len(texts), "name,language lines")
+    """The course layout: one ``name,language`` per line (name2lang.txt), streamed. The
+    language is the text after the last comma, so names containing commas are read correctly."""
+    builder, skips = CorpusBuilder(), SkipReport()
+    for first, lines in iter_file_lines(path):
+        names, langs = [], []
+        for number, line in enumerate(lines, start=first):
+            name, comma, label = line.rpartition(",")
+            if not comma:
+                if not line.strip():
+                    _bad(skips, on_bad_line, f"{path}:{number}", "empty line", "remove the blank line")
+                else:
+                    _bad(skips, on_bad_line, f"{path}:{number}", f"expected 'name,language', got {line[:60]!r}",
+                         "add the language after a comma")
+                continue
+            name, label = clean_text(name), clean_text(label)
+            if not name or not label:
+                what = "name" if not name else "language"
+                _bad(skips, on_bad_line, f"{path}:{number}", f"empty {what} in {line[:60]!r}", f"fill in the {what}")
+                continue
+            names.append(name)
+            langs.append(label)
+        builder.extend(names, langs)
+    require_nonempty(path, len(builder), "name,language lines")
     skips.warn()
-    return PairDataset(texts, targets, source=path, skipped=skips)
+    return PairDataset.from_corpus(builder.finish(), source=path, skipped=skips)
 
 
 def verify_counts(ds: PairDataset, expected: dict[str, int], where: str) -> None:
@@ -193,13 +211,14 @@ def csv_dataset(path: str | None = None, *, delimiter: str | None = None, header
     if not path:
         raise DataError("dataset 'csv' needs a file: pass --data FILE.csv (or FILE.tsv)")
     path = expand(path)
-    content = read_text(path)
+    lines = iter_raw_lines(path)  # streamed; line ends kept for csv.reader
+    first = next(lines, "")
     if delimiter is None:
-        first = content.split("\n", 1)[0]
         delimiter = "\t" if path.lower().endswith((".tsv", ".tab")) or ("\t" in first and "," not in first) else ","
     width = max(text_column, label_column) + 1
-    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter, strict=True)
-    texts, targets, skips = [], [], SkipReport()
+    reader = csv.reader(itertools.chain([first], lines), delimiter=delimiter, strict=True)
+    builder, skips = CorpusBuilder(), SkipReport()
+    texts, targets = [], []
     row_number = 0
     while True:
         start = reader.line_num + 1
@@ -208,8 +227,11 @@ def csv_dataset(path: str | None = None, *, delimiter: str | None = None, header
         except StopIteration:
             break
         except csv.Error as exc:
-            _bad(skips, on_bad_line, f"{path}:{start}", f"malformed CSV ({exc})", "fix the quoting")
-            break  # the reader cannot resynchronise after a broken quote
+            end = reader.line_num
+            span = f"line {start}" if end <= start else f"lines {start}-{end}"
+            _bad(skips, on_bad_line, f"{path}:{start}", f"malformed CSV ({exc}; {span} not read)",
+                 "fix the quoting (a quote inside a quoted field is written \"\")")
+            continue  # the reader restarts at the next line
         row_number += 1
         if not row or all(not f.strip() for f in row):
             continue  # blank line between records
@@ -229,9 +251,13 @@ def csv_dataset(path: str | None = None, *, delimiter: str | None = None, header
             continue
         texts.append(text)
         targets.append(label)
-    require_nonempty(path, len(texts), "text,label rows")
+        if len(texts) >= 1 << 16:
+            builder.extend(texts, targets)
+            texts, targets = [], []
+    builder.extend(texts, targets)
+    require_nonempty(path, len(builder), "text,label rows")
     skips.warn()
-    return PairDataset(texts, targets, source=path, skipped=skips)
+    return PairDataset.from_corpus(builder.finish(), source=path, skipped=skips)
 
 
 @hookimpl

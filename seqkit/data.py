@@ -6,65 +6,210 @@ and reported (``dataset.skipped`` and one warning).
 """
 from __future__ import annotations
 
+import operator
 import os
+import re
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import BinaryIO
 
 import numpy as np
 from torch.utils.data import Dataset
 
+from .corpus import Corpus
 from .errors import ConfigError, DataError
 
 ON_BAD_LINE = ("error", "skip")
 
 
 class PairDataset(Dataset):
-    """A ``torch.utils.data.Dataset`` of ``(text, label)`` pairs.
+    """A ``torch.utils.data.Dataset`` of ``(text, label)`` pairs, held as a :class:`Corpus`.
 
-    ``labels`` is the sorted list of class names; a subset keeps its parent's list so
-    class indices mean the same thing in every split.
+    The texts live in flat numpy buffers (:mod:`seqkit.corpus`: at most 2 bytes per
+    character + 10 bytes per text), not as Python strings; ``texts`` and ``targets`` are
+    read-only sequence views that decode on access. ``labels`` is the sorted list of class
+    names; a subset shares its parent's corpus (it holds an index array) and keeps its
+    parent's label list, so class indices mean the same thing in every split.
+
+    Build one from sequences (``PairDataset(texts, targets)``) or from a corpus
+    (:meth:`from_corpus`, what the built-in readers do while streaming a file).
     """
 
     def __init__(self, texts: Sequence[str], targets: Sequence[str], *, labels: Sequence[str] | None = None,
-                 source: str = "", skipped: "SkipReport | None" = None):
+                 source: str = "", skipped: SkipReport | None = None):
         if len(texts) != len(targets):
             raise ValueError(f"{len(texts)} texts but {len(targets)} labels")
-        self.texts = list(texts)
-        self.targets = list(targets)
-        self.labels = sorted(set(self.targets)) if labels is None else list(labels)
+        self._setup(Corpus.from_texts(texts, targets), None, labels, source, skipped)
+
+    @classmethod
+    def from_corpus(cls, corpus: Corpus, rows: np.ndarray | None = None, *, labels: Sequence[str] | None = None,
+                    source: str = "", skipped: SkipReport | None = None) -> PairDataset:
+        """The texts ``rows`` (all when ``None``) of ``corpus``; no copy of the buffers."""
+        self = cls.__new__(cls)
+        self._setup(corpus, None if rows is None else np.asarray(rows, dtype=np.int64), labels, source, skipped)
+        return self
+
+    def _setup(self, corpus: Corpus, rows: np.ndarray | None, labels, source: str, skipped) -> None:
+        self.corpus, self.rows = corpus, rows
         self.source = source
         self.skipped = skipped or SkipReport()
-        self._label_index = {name: i for i, name in enumerate(self.labels)}
+        if labels is None:  # the labels that occur here, sorted (corpus labels are sorted)
+            present = np.unique(self._take(corpus.codes)) if rows is not None else range(len(corpus.labels))
+            labels = [corpus.labels[int(c)] for c in present]
+        self.labels = labels
 
+    # -- the label list and how corpus label codes map onto it
+    @property
+    def labels(self) -> list[str]:
+        return self._labels
+
+    @labels.setter
+    def labels(self, value: Sequence[str]) -> None:
+        self._labels = list(value)
+        self._label_index = {name: i for i, name in enumerate(self._labels)}
+        self._code_map = np.array([self._label_index.get(name, -1) for name in self.corpus.labels] or [-1],
+                                  dtype=np.int64)
+
+    def _take(self, arr: np.ndarray) -> np.ndarray:
+        return arr if self.rows is None else arr[self.rows]
+
+    def _row(self, i: int) -> int:
+        n = len(self)
+        i = operator.index(i)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} is out of range for a dataset of {n} pairs")
+        i %= n
+        return i if self.rows is None else int(self.rows[i])
+
+    def _all_rows(self) -> np.ndarray:
+        return np.arange(len(self.corpus), dtype=np.int64) if self.rows is None else self.rows
+
+    # -- the Dataset interface
     def __len__(self) -> int:
-        return len(self.texts)
+        return len(self.corpus) if self.rows is None else len(self.rows)
 
     def __getitem__(self, i: int) -> tuple[str, str]:
-        return self.texts[i], self.targets[i]
+        r = self._row(i)
+        return self.corpus.text(r), self.corpus.labels[self.corpus.codes[r]]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[str, str]]:
+        """A batch of items decoded in one pass (``DataLoader`` calls this with a batch's indices)."""
+        if type(self).__getitem__ is not PairDataset.__getitem__:  # a subclass redefines items
+            return [self[i] for i in indices]
+        rows = self._all_rows()[np.asarray(indices, dtype=np.int64)]
+        names = self.corpus.labels
+        return list(zip(self.corpus.texts(rows), [names[c] for c in self.corpus.codes[rows].tolist()]))
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(zip(self.texts, self.targets))
 
+    @property
+    def texts(self) -> TextView:
+        """Read-only sequence of the texts (decoded on access; slices give lists)."""
+        return TextView(self.corpus, self.rows)
+
+    @property
+    def targets(self) -> LabelView:
+        """Read-only sequence of the label of every item (str)."""
+        return LabelView(self.corpus, self.rows)
+
     def label_indices(self) -> np.ndarray:
-        """The class index of every item (int64)."""
-        return np.fromiter((self._label_index[t] for t in self.targets), dtype=np.int64, count=len(self))
+        """The class index of every item in ``labels`` (int64)."""
+        y = self._code_map[self._take(self.corpus.codes)]
+        if len(y) and int(y.min()) < 0:
+            bad = int(np.flatnonzero(y < 0)[0])
+            raise DataError(f"{self.source or 'dataset'}: item {bad} has label {self.targets[bad]!r}, which is not "
+                            f"in the dataset's labels ({', '.join(self.labels)}); add it to labels")
+        return y
+
+    def text_hashes(self) -> np.ndarray:
+        """A 64-bit hash of every text (uint64; equal texts, equal hashes): compare texts
+        without building Python strings."""
+        return self.corpus.hashes(self._all_rows())
 
     def lengths(self) -> np.ndarray:
-        return np.fromiter((len(t) for t in self.texts), dtype=np.int64, count=len(self))
+        """Length in characters of every text (int64)."""
+        return self.corpus.lengths(self.rows)
 
     def counts(self) -> dict[str, int]:
+        per_code = np.bincount(self._take(self.corpus.codes), minlength=len(self.corpus.labels))
         out = {name: 0 for name in self.labels}
-        for t in self.targets:
-            out[t] += 1
+        for name, c in zip(self.corpus.labels, per_code.tolist()):
+            if c or name in out:
+                out[name] = c
         return out
 
-    def subset(self, indices: Sequence[int]) -> "PairDataset":
-        return PairDataset([self.texts[i] for i in indices], [self.targets[i] for i in indices],
-                           labels=self.labels, source=self.source)
+    def subset(self, indices: Sequence[int]) -> PairDataset:
+        """The items ``indices`` (any order, repeats allowed), sharing this dataset's corpus."""
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if len(idx) and (int(idx.min()) < -len(self) or int(idx.max()) >= len(self)):
+            raise IndexError(f"subset indices must be in [0, {len(self)}), got {int(idx.min())}..{int(idx.max())}")
+        return PairDataset.from_corpus(self.corpus, self._all_rows()[idx], labels=self.labels, source=self.source)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self)} pairs, {len(self.labels)} labels, source={self.source!r})"
+
+
+class _RowView(Sequence):
+    """Read-only sequence over the rows of a corpus; slices give lists."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(self, corpus: Corpus, rows: np.ndarray | None):
+        self.corpus, self.rows = corpus, rows
+
+    def __len__(self) -> int:
+        return len(self.corpus) if self.rows is None else len(self.rows)
+
+    def _rows(self, key) -> np.ndarray:
+        if self.rows is None:
+            return np.arange(len(self.corpus), dtype=np.int64)[key]
+        return self.rows[key]
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return self._many(self._rows(key))
+        n = len(self)
+        i = operator.index(key)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} is out of range for {n} items")
+        return self._one(int(self._rows(i % n)))
+
+    def __iter__(self):
+        step = 1 << 16
+        for start in range(0, len(self), step):
+            yield from self._many(self._rows(slice(start, start + step)))
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, (Sequence, np.ndarray)) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def __repr__(self) -> str:
+        head = self[:5]
+        return f"{type(self).__name__}({len(self)} items: {head!r}{' ...' if len(self) > 5 else ''})"
+
+
+class TextView(_RowView):
+    """The texts of a :class:`PairDataset`, decoded from its corpus on access."""
+
+    def _one(self, r: int) -> str:
+        return self.corpus.text(r)
+
+    def _many(self, rows: np.ndarray) -> list[str]:
+        return self.corpus.texts(rows)
+
+
+class LabelView(_RowView):
+    """The label (str) of every item of a :class:`PairDataset`."""
+
+    def _one(self, r: int) -> str:
+        return self.corpus.labels[self.corpus.codes[r]]
+
+    def _many(self, rows: np.ndarray) -> list[str]:
+        names = self.corpus.labels
+        return [names[c] for c in self.corpus.codes[rows].tolist()]
 
 
 @dataclass
@@ -80,7 +225,7 @@ class SkipReport:
         if len(self.examples) < self.limit:
             self.examples.append(f"{where}: {reason}")
 
-    def merge(self, other: "SkipReport") -> None:
+    def merge(self, other: SkipReport) -> None:
         for ex in other.examples:
             if len(self.examples) < self.limit:
                 self.examples.append(ex)
@@ -101,32 +246,110 @@ def check_on_bad_line(value: str) -> str:
     return value
 
 
-def read_text(path: str) -> str:
-    """Read a UTF-8 file (BOM allowed); invalid UTF-8 is an error naming the byte offset."""
+#: Bytes read per chunk when streaming a file.
+CHUNK_SIZE = 1 << 20
+_BOM = b"\xef\xbb\xbf"
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+_LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def _open(path: str) -> BinaryIO:
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        return open(path, "rb")
     except FileNotFoundError:
         raise DataError(f"{path}: no such file; pass an existing file with --data") from None
     except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, a file was expected") from None
+        raise DataError(f"{path}: is a directory, a file was expected; pass --data a file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror}); check permissions") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
-        offset = exc.start + bom
-        line = raw.count(b"\n", 0, offset) + 1
-        raise DataError(f"{path}: invalid UTF-8 at byte offset {offset} (line {line}); "
-                        f"re-save the file as UTF-8") from None
-    return text
+
+
+def _count_lines(text: str) -> int:
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+def iter_text_chunks(path: str, chunk_size: int | None = None) -> Iterator[str]:
+    """Stream a UTF-8 file (BOM allowed) as decoded pieces of about ``chunk_size`` bytes.
+
+    ``chunk_size`` defaults to the module's :data:`CHUNK_SIZE`, read at call time. Each
+    piece ends just after a ``\\n`` (the last one at the end of the file), so no line
+    and no multi-byte character is ever split between pieces (``\\n`` never occurs inside a
+    UTF-8 sequence). Invalid UTF-8 is a :class:`DataError` naming the byte offset in the
+    file and the line. A file with no ``\\n`` at all (CR-only line ends) is one piece.
+    """
+    chunk_size = CHUNK_SIZE if chunk_size is None else chunk_size
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    buf = bytearray()
+    offset, line, bom_checked = 0, 1, False  # file offset and line number of buf[0]
+    with _open(path) as f:
+        while True:
+            try:
+                block = f.read(chunk_size)
+            except OSError as exc:
+                raise DataError(f"{path}: cannot read ({exc.strerror}); check the file") from None
+            searched = len(buf)
+            buf += block
+            if not bom_checked:
+                if len(buf) < len(_BOM) and block:
+                    continue
+                bom_checked = True
+                if buf.startswith(_BOM):
+                    del buf[:len(_BOM)]
+                    offset, searched = len(_BOM), 0
+            if block:
+                cut = buf.rfind(b"\n", searched) + 1
+                if cut == 0:
+                    continue
+            else:
+                cut = len(buf)
+            try:
+                text = buf[:cut].decode("utf-8")
+            except UnicodeDecodeError as exc:
+                at = line + _count_lines(buf[:exc.start].decode("utf-8"))
+                raise DataError(f"{path}: invalid UTF-8 at byte offset {offset + exc.start} (line {at}); "
+                                f"re-save the file as UTF-8") from None
+            del buf[:cut]
+            offset += cut
+            line += _count_lines(text)
+            if text:
+                yield text
+            if not block:
+                return
+
+
+def iter_file_lines(path: str, chunk_size: int | None = None) -> Iterator[tuple[int, list[str]]]:
+    """Stream a UTF-8 file as ``(number of the first line, lines)`` per chunk; line ends
+    (LF, CRLF or CR) removed, numbering from 1."""
+    number = 1
+    for text in iter_text_chunks(path, chunk_size):
+        lines = _NEWLINE.split(text)
+        if lines[-1] == "":
+            lines.pop()
+        yield number, lines
+        number += len(lines)
+
+
+def iter_raw_lines(path: str, chunk_size: int | None = None) -> Iterator[str]:
+    """Stream a UTF-8 file line by line, line ends kept (what ``csv.reader`` expects)."""
+    for text in iter_text_chunks(path, chunk_size):
+        yield from _LINE_WITH_END.findall(text)
+
+
+def read_text(path: str) -> str:
+    """Read a whole UTF-8 file (BOM allowed); invalid UTF-8 is an error naming the byte offset.
+    The dataset readers stream instead (:func:`iter_file_lines`, :func:`iter_raw_lines`)."""
+    return "".join(iter_text_chunks(path))
 
 
 def iter_lines(text: str) -> Iterator[tuple[int, str]]:
-    """``(line_number, line)`` with LF, CRLF or CR line ends removed; numbering from 1."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        yield number, line
+    """``(line_number, line)`` with LF, CRLF or CR line ends removed; numbering from 1.
+    Only these three end a line (unlike ``str.splitlines``, which also splits at U+2028,
+    U+0085 and other separators that may be part of a name)."""
+    lines = _NEWLINE.split(text)
+    if lines[-1] == "":
+        lines.pop()
+    return enumerate(lines, start=1)
 
 
 def clean_text(value: str) -> str:
