@@ -40,7 +40,11 @@ class PairDataset(Dataset):
                  source: str = "", skipped: SkipReport | None = None):
         if len(texts) != len(targets):
             raise ValueError(f"{len(texts)} texts but {len(targets)} labels")
-        self._setup(Corpus.from_texts(texts, targets), None, labels, source, skipped)
+        try:
+            corpus = Corpus.from_texts(texts, targets)
+        except TypeError as exc:
+            raise DataError(f"{source or 'dataset'}: {exc}; a dataset yields (str text, str label) pairs") from None
+        self._setup(corpus, None, labels, source, skipped)
 
     @classmethod
     def from_corpus(cls, corpus: Corpus, rows: np.ndarray | None = None, *, labels: Sequence[str] | None = None,

@@ -231,7 +231,7 @@ LINE_BYTES = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(parts=st.lists(LINE_BYTES, max_size=12), sep=st.sampled_from([b"\n", b"\r\n", b"\r", b""]),
        layout=st.sampled_from(["pairs", "dir", "csv"]), skip=st.booleans())
 def test_property_any_bytes_load_or_raise_data_error(tmp_path, parts, sep, layout, skip):
