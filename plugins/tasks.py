@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from seqkit import hookimpl
 from seqkit.batch import Batch
+from seqkit.errors import ConfigError
 from seqkit.metrics import classification_metrics, majority_baseline
 from seqkit.models import InputLayer, SequenceClassifier
 from seqkit.plots import confusion_plot, loss_plot
@@ -107,7 +108,10 @@ class ClassifyTask(Task):
                                         os.path.join(out_dir, "confusion.png")))
         return paths
 
-    def predict(self, model, batch: Batch, *, labels, top_k: int):
+    def predict(self, model, batch: Batch, *, labels, top_k: int, **options):
+        if options:
+            raise ConfigError(f"task 'classify' has no prediction option {', '.join(sorted(options))} "
+                              f"(--beam is for seq2seq checkpoints)")
         probs = torch.softmax(model(batch.inputs, batch.lengths).float(), dim=-1).cpu()
         k = max(1, min(int(top_k), probs.shape[1]))
         values, indices = probs.topk(k, dim=-1)

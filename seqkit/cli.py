@@ -66,9 +66,9 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, dict[str, Any]]:
     for item in values:
         key, sep, raw = item.partition("=")
         comp, dot, opt = key.partition(".")
-        if not sep or not dot or comp not in {"dataset", "encoder", "collator", "cell"} or not opt:
+        if not sep or not dot or comp not in {"dataset", "encoder", "collator", "cell", "task"} or not opt:
             raise CLIError(f"-o {item!r}: expected COMPONENT.OPTION=VALUE with COMPONENT one of dataset, "
-                           f"encoder, collator, cell (e.g. -o cell.nonlinearity=relu)")
+                           f"encoder, collator, cell, task (e.g. -o cell.nonlinearity=relu)")
         try:
             value = json.loads(raw)
         except ValueError:
@@ -199,19 +199,31 @@ def build_cli() -> click.Group:
     @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
                   help="Data-parallel training in N processes on this machine (started as torchrun would; "
                        "--batch-size is per process).")
+    @click.option("--beam", type=click.IntRange(min=1), default=None, metavar="K",
+                  help="seq2seq: beam width of the evaluation decoding (1: greedy; default: the task's).")
+    @click.option("--teacher-forcing", type=click.FloatRange(0.0, 1.0), default=None, metavar="RATIO",
+                  help="seq2seq: probability of feeding the gold token to the decoder (default: the task's, 1.0).")
+    @click.option("--attention/--no-attention", default=None,
+                  help="seq2seq: Luong attention over the encoder outputs (default: the task's, on).")
     @click.option("-o", "--option", "options", multiple=True, metavar="COMPONENT.KEY=VALUE",
-                  help="Extra option for a component's factory, e.g. -o cell.nonlinearity=relu.")
+                  help="Extra option for a component's factory, e.g. -o cell.nonlinearity=relu or -o task.beam=5.")
     @click.option("--out", type=str, default=defaults["out"], show_default=True, metavar="DIR",
                   help="Run directory: metrics.json, history.jsonl, checkpoint.pt, loss.png, confusion.png.")
     @click.option("--quiet", is_flag=True, help="No progress bar or epoch lines.")
     @click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON on stdout.")
-    def run(options, as_json, clip, nproc, **kwargs):
+    def run(options, as_json, clip, nproc, beam, teacher_forcing, attention, **kwargs):
         """Train and evaluate a model; write the run directory."""
-        from .engine import RunConfig, train
+        from click.core import ParameterSource
+
+        from .engine import RunConfig, apply_task_defaults, train
 
         extra = _parse_options(options)
+        flags = {"beam": beam, "teacher_forcing": teacher_forcing, "attention": attention}
+        extra.setdefault("task", {}).update({k: v for k, v in flags.items() if v is not None})
         config = RunConfig(**kwargs, clip=clip or None,
                            **{f"{k}_options": v for k, v in extra.items()})
+        ctx = click.get_current_context()
+        explicit = {n for n in [*kwargs, "clip"] if ctx.get_parameter_source(n) is not ParameterSource.DEFAULT}
         if nproc > 1 and os.environ.get("WORLD_SIZE") is None:
             try:
                 config.validate()
@@ -221,6 +233,7 @@ def build_cli() -> click.Group:
 
             sys.exit(launch_torchrun(nproc, _run_args()))
         try:
+            config = apply_task_defaults(config, explicit)  # the task's defaults where the user set nothing
             metrics = train(config)
         except SeqkitError as exc:
             raise CLIError(str(exc)) from None
@@ -229,7 +242,8 @@ def build_cli() -> click.Group:
         if as_json:
             click.echo(json.dumps(metrics))
         elif not config.quiet:
-            headline = {k: metrics[k] for k in ("top1", "top2", "top3", "macro_f1", "baseline_top1") if k in metrics}
+            keys = registry.tasks.create(config.task, **config.task_options).summary_keys
+            headline = {k: metrics[k] for k in keys if isinstance(metrics.get(k), (int, float))}
             click.echo("  ".join(f"{k} {v:.4f}" for k, v in headline.items())
                        + f"  train {metrics['train_seconds']:.1f}s  {metrics['names_per_second']:,.0f} names/s"
                        + f"  -> {config.out}")
@@ -276,17 +290,19 @@ def build_cli() -> click.Group:
     @cli.command()
     @click.option("--checkpoint", required=True, type=str, metavar="PATH", help="checkpoint.pt of a run.")
     @click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True)
+    @click.option("--beam", type=click.IntRange(min=1), default=None, metavar="K",
+                  help="seq2seq: beam width (1: greedy; default: the run's); shows up to --top-k hypotheses.")
     @click.option("--device", type=str, default="cpu", show_default=True, metavar="auto|cpu|cuda")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @click.argument("names", nargs=-1, required=True)
-    def predict(checkpoint, top_k, device, as_json, names):
-        """Predict the class of each NAME with a trained checkpoint."""
+    def predict(checkpoint, top_k, beam, device, as_json, names):
+        """Predict the class (or, for seq2seq, the output sequence) of each NAME with a trained checkpoint."""
         from .engine import load_run
         from .engine import predict as do_predict
 
         try:
             loaded = load_run(checkpoint, device=device)
-            results = do_predict(loaded, list(names), top_k=top_k)
+            results = do_predict(loaded, list(names), top_k=top_k, **({} if beam is None else {"beam": beam}))
         except SeqkitError as exc:
             raise CLIError(str(exc)) from None
         if as_json:
@@ -294,7 +310,7 @@ def build_cli() -> click.Group:
             return
         width = max(len(n) for n in names)
         for name, preds in zip(names, results):
-            click.echo(f"{name:<{width}}  " + "  ".join(f"{p['label']} {p['probability']:.3f}" for p in preds))
+            click.echo(f"{name:<{width}}  " + loaded.task.format_prediction(preds))
 
     @cli.command("eval")
     @click.option("--checkpoint", required=True, type=str, metavar="PATH", help="checkpoint.pt of a run.")
@@ -307,16 +323,17 @@ def build_cli() -> click.Group:
         from .engine import evaluate_run, load_run
 
         try:
-            metrics = evaluate_run(load_run(checkpoint, device=device), data)
+            loaded = load_run(checkpoint, device=device)
+            metrics = evaluate_run(loaded, data)
         except SeqkitError as exc:
             raise CLIError(str(exc)) from None
         if as_json:
             click.echo(json.dumps(metrics))
             return
         click.echo(f"evaluated on {metrics['evaluated_on']} ({metrics['examples']} examples)")
-        for k in ("loss", "top1", "top2", "top3", "macro_f1"):
-            if k in metrics:
-                click.echo(f"  {k:<9}{metrics[k]:.4f}")
+        for k in ("loss", *loaded.task.summary_keys):
+            if isinstance(metrics.get(k), (int, float)):
+                click.echo(f"  {k:<{max(9, len(k) + 1)}}{metrics[k]:.4f}")
         per_class = metrics.get("per_class") or {}
         if per_class:
             click.echo("  per class: " + ", ".join(f"{k} {v:.2f}" for k, v in per_class.items() if v is not None))

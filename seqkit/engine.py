@@ -9,6 +9,10 @@ registries by name. Python use::
 
     from seqkit.engine import RunConfig, train
     metrics = train(RunConfig(data="names/", epochs=5, out="runs/x"))
+
+A task may change the defaults (``Task.defaults``: seq2seq trains on ``cmudict`` with its
+own sizes). ``RunConfig.for_task("seq2seq", epochs=3)`` takes them explicitly; ``train()``
+applies them to every field a plain ``RunConfig(task=...)`` left at the global default.
 """
 from __future__ import annotations
 
@@ -35,7 +39,6 @@ from .checkpoint import save as save_checkpoint
 from .data import PairDataset, check_on_bad_line
 from .errors import ConfigError, DataError, NumericalError, SeqkitError
 from .sampling import BucketBatchSampler, padding_waste
-from .splits import split_dataset
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("onecycle", "cosine", "none")
@@ -91,6 +94,12 @@ class RunConfig:
     encoder_options: dict = field(default_factory=dict)
     collator_options: dict = field(default_factory=dict)
     cell_options: dict = field(default_factory=dict)
+    task_options: dict = field(default_factory=dict)
+
+    @classmethod
+    def for_task(cls, task: str, **values) -> "RunConfig":
+        """The global defaults, then ``task``'s own defaults (``Task.defaults``), then ``values``."""
+        return apply_task_defaults(cls(task=task, **values), explicit=set(values))
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
@@ -130,6 +139,25 @@ class RunConfig:
         return self
 
 
+def make_task(config: RunConfig):
+    """The configured task, built with ``config.task_options`` (an option it does not take is
+    a one-line PluginError naming the task)."""
+    return registry.tasks.create(config.task, **config.task_options)
+
+
+def apply_task_defaults(config: RunConfig, explicit: set[str] | None = None) -> RunConfig:
+    """``config`` with its task's :attr:`~seqkit.tasks.Task.defaults` for every field not in
+    ``explicit`` (None: every field still equal to the global default)."""
+    glob = {f.name: f.default for f in fields(RunConfig) if not callable(f.default_factory)}
+    if explicit is None:
+        explicit = {k for k, v in glob.items() if getattr(config, k) != v}
+    changes = {k: v for k, v in getattr(make_task(config), "defaults", {}).items()
+               if k in glob and k not in explicit and k != "task" and getattr(config, k) != v}
+    resolved = replace(config, **changes)
+    resolved._task_defaults_applied = changes  # train() applies them only once
+    return resolved
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when available; asking for CUDA without it is a clear error."""
     if name == "auto":
@@ -162,8 +190,10 @@ def create(reg, name: str, *args, **options):
 def load_dataset(config: RunConfig) -> PairDataset:
     ds = create(registry.datasets, config.dataset, path=config.data, on_bad_line=config.on_bad_line,
                 **config.dataset_options)
-    if not hasattr(ds, "labels") or len(ds) == 0:
-        raise DataError(f"dataset '{config.dataset}' is empty or has no .labels; check --data")
+    if len(ds) == 0:
+        raise DataError(f"dataset '{config.dataset}' is empty; check --data")
+    if not hasattr(ds, "labels"):  # not classification (e.g. sequence pairs): the task splits it
+        return ds
     if not isinstance(ds, PairDataset):  # any Dataset of (text, label) pairs will do
         pairs = [ds[i] for i in range(len(ds))]
         ds = PairDataset([p[0] for p in pairs], [p[1] for p in pairs], labels=ds.labels,
@@ -172,11 +202,13 @@ def load_dataset(config: RunConfig) -> PairDataset:
 
 
 def build_cell_factory(config: RunConfig) -> Callable[[int], nn.Module]:
-    def make_cell(input_size: int) -> nn.Module:
+    def make_cell(input_size: int, **overrides) -> nn.Module:
+        """``overrides``: hidden_size, num_layers, bidirectional other than the configured ones."""
+        sizes = {"hidden_size": config.hidden_size, "num_layers": config.layers,
+                 "bidirectional": config.bidirectional, **overrides}
         try:
-            return registry.cells.create(config.cell, input_size=input_size, hidden_size=config.hidden_size,
-                                         num_layers=config.layers, dropout=config.dropout,
-                                         bidirectional=config.bidirectional, **config.cell_options)
+            return registry.cells.create(config.cell, input_size=input_size, dropout=config.dropout, **sizes,
+                                         **config.cell_options)
         except (ValueError, NotImplementedError) as exc:
             hint = " (try --unidirectional)" if config.bidirectional else (" (try --layers 1)" if config.layers > 1
                                                                           else "")
@@ -347,6 +379,8 @@ def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) 
     ends, on CPU, with the same weights and metrics bit for bit as an uninterrupted run.
     Under torchrun the run is data-parallel (see :mod:`seqkit.distributed`).
     """
+    if getattr(config, "_task_defaults_applied", None) is None:
+        config = apply_task_defaults(config)
     config.validate()
     device = resolve_device(config.device)
     world = distributed.init(device)
@@ -371,21 +405,24 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
         with open(os.path.join(config.out, "metrics.json")) as f:
             return json.load(f)
 
+    applied = getattr(config, "_task_defaults_applied", None)
+    if applied:
+        _log(config, f"task {config.task} defaults: " + ", ".join(f"{k}={v}" for k, v in applied.items()))
     ds = load_dataset(config)
-    split = split_dataset(ds, test_size=config.test_size, seed=config.split_seed, dedup=config.dedup)
-    train_ds, test_ds = ds.subset(split.train), ds.subset(split.test)
-    _log(config, f"data: {len(ds)} examples, {len(ds.labels)} labels from {ds.source}; "
+    labels = list(getattr(ds, "labels", None) or [])
+    task = make_task(config)
+    train_ds, test_ds, split_report = task.split(ds, config)
+    _log(config, f"data: {len(ds)} examples" + (f", {len(labels)} labels" if labels else "") + f" from {ds.source}; "
                  f"split train {len(train_ds)} / test {len(test_ds)}"
-                 + (f" (dedup: {split.report['duplicates_dropped']} duplicate pairs dropped)" if config.dedup else
-                    f" ({split.report['test_texts_seen_in_train']} test texts also in train)"))
+                 + (f" (dedup: {split_report.get('duplicates_dropped', 0)} duplicate pairs dropped)" if config.dedup
+                    else f" ({split_report.get('test_texts_seen_in_train', 0)} test texts also in train)"))
 
     encoder = create(registry.encoders, config.encoder, **config.encoder_options)
     encoder.fit(train_ds.texts)
-    collator = create(registry.collators, config.collator, encoder, labels=ds.labels, **config.collator_options)
-    task = registry.tasks.create(config.task)
     task.setup(train_ds, config)
+    collator = task.make_collator(encoder, labels or None, config)
 
-    model = build_model(task, encoder, ds.labels, config).to(device)
+    model = build_model(task, encoder, labels, config).to(device)
     n_params = sum(p.numel() for p in model.parameters())
     if world.distributed:  # the same initial weights everywhere (DDP broadcasts rank 0's), own dropout per rank
         torch.manual_seed(config.seed + 1_000_003 * world.rank)
@@ -417,11 +454,11 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
     averaged = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema)) if config.ema else None
     final_model = averaged.module if averaged is not None else model
-    fingerprint = _data_fingerprint(train_ds, test_ds, ds.labels)
+    fingerprint = _data_fingerprint(train_ds, test_ds, labels)
 
     history: list[dict] = []
-    counters = {"train_seconds": 0.0, "names_seen": 0, "nonfinite": 0}
-    progress = {"loss_sum": 0.0, "n_sum": 0, "epoch_names": 0, "epoch_seconds": 0.0}
+    counters = {"train_seconds": 0.0, "names_seen": 0, "tokens_seen": 0, "nonfinite": 0}
+    progress = {"loss_sum": 0.0, "n_sum": 0, "epoch_names": 0, "epoch_tokens": 0, "epoch_seconds": 0.0}
     metrics: dict[str, Any] = {}
     start_epoch, start_step = 1, 0
     if resume_state is not None:
@@ -476,7 +513,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
         model.train()
         bar = _Progress(len(sampler) - first, f"epoch {epoch}/{config.epochs}", config.quiet)
         if first == 0:
-            progress.update(loss_sum=0.0, n_sum=0, epoch_names=0, epoch_seconds=0.0)
+            progress.update(loss_sum=0.0, n_sum=0, epoch_names=0, epoch_tokens=0, epoch_seconds=0.0)
         batches = iter(train_loader)
         if resume_state is not None and first > 0 and epoch == start_epoch:
             _restore_rng_states(resume_state["rng"], world)  # saved mid-epoch, after the loader was made
@@ -517,6 +554,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
                     loss_value * global_sizes[step - 1 - first] / world.size
                 progress["n_sum"] += batch.size
                 progress["epoch_names"] += batch.size
+                progress["epoch_tokens"] += batch.tokens
                 bar.update(progress["loss_sum"] / progress["n_sum"],
                            progress["epoch_names"] / max(1e-9, time.perf_counter() - t0))
             if config.checkpoint_every and global_step % config.checkpoint_every == 0 and step < len(sampler):
@@ -525,14 +563,17 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
         bar.close()
         epoch_seconds = time.perf_counter() - t0
         counters["train_seconds"] += epoch_seconds
-        loss_sum, n_sum, epoch_names = distributed.all_reduce(
-            world, [progress["loss_sum"], progress["n_sum"], progress["epoch_names"]], device=device)
+        loss_sum, n_sum, epoch_names, epoch_tokens = distributed.all_reduce(
+            world, [progress["loss_sum"], progress["n_sum"], progress["epoch_names"], progress["epoch_tokens"]],
+            device=device)
         counters["names_seen"] += int(epoch_names)
+        counters["tokens_seen"] += int(epoch_tokens)
         metrics = evaluate_distributed(task, final_model, test_loader, full_test_loader, device, world)
         record = {"epoch": epoch, "train_loss": loss_sum / max(1, n_sum), "test_loss": metrics["loss"],
                   **{k: v for k, v in task.epoch_record(metrics).items() if k != "loss"},
                   "lr": opt.param_groups[0]["lr"], "epoch_seconds": epoch_seconds,
                   "names_per_second": epoch_names / max(1e-9, epoch_seconds),
+                  "tokens_per_second": epoch_tokens / max(1e-9, epoch_seconds),
                   "nonfinite_steps_skipped": counters["nonfinite"]}
         history.append(record)
         if world.main:
@@ -540,8 +581,8 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
                 f.write(json.dumps(record) + "\n")
         _log(config, f"epoch {epoch}/{config.epochs}  train_loss {record['train_loss']:.4f}  "
                      f"test_loss {record['test_loss']:.4f}  {task.headline} {metrics.get(task.headline, 0):.4f}  "
-                     f"{record['names_per_second']:,.0f} names/s")
-        progress.update(loss_sum=0.0, n_sum=0, epoch_names=0, epoch_seconds=0.0)
+                     f"{record['names_per_second']:,.0f} names/s  {record['tokens_per_second']:,.0f} tokens/s")
+        progress.update(loss_sum=0.0, n_sum=0, epoch_names=0, epoch_tokens=0, epoch_seconds=0.0)
         save_state(epoch + 1, 0)
         if on_epoch is not None:
             on_epoch(record)
@@ -552,13 +593,14 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
         "train_seconds": counters["train_seconds"],
         "wall_seconds": time.perf_counter() - t_start,
         "names_per_second": counters["names_seen"] / max(1e-9, counters["train_seconds"]),
+        "tokens_per_second": counters["tokens_seen"] / max(1e-9, counters["train_seconds"]),
         "parameters": n_params,
         "padding_waste": waste,
         "nonfinite_steps_skipped": counters["nonfinite"],
         "world_size": world.size,
         "global_batch_size": config.batch_size * world.size,
         "resumed": resume_state is not None,
-        "split": split.report,
+        "split": split_report,
         "data": {"source": ds.source, "examples": len(ds), "skipped_lines": ds.skipped.count,
                  "skipped_examples": list(ds.skipped.examples)},
         "environment": {"device": str(device), "torch": torch.__version__, "seqkit": __version__,
@@ -571,7 +613,8 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
         save_checkpoint(os.path.join(config.out, CHECKPOINT_FILE), {
             "model": {k: v.detach().cpu() for k, v in final_model.state_dict().items()},
             "encoder": {"name": config.encoder, "state": encoder.state_dict()},
-            "labels": list(ds.labels),
+            "labels": labels,
+            "task_state": task.state_dict(),
             "config": asdict(config),
             "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
             "seqkit_version": __version__,
@@ -618,8 +661,9 @@ def load_run(path: str, device: str = "cpu") -> Loaded:
         encoder = registry.encoders.create(ckpt["encoder"]["name"])
         encoder.load_state_dict(ckpt["encoder"]["state"])
         labels = list(ckpt["labels"])
-        task = registry.tasks.create(config.task)
-        collator = registry.collators.create(config.collator, encoder, labels=labels, **config.collator_options)
+        task = make_task(config)
+        task.load_state_dict(ckpt.get("task_state") or {})
+        collator = task.make_collator(encoder, labels or None, config)
         model = build_model(task, encoder, labels, config)
         model.load_state_dict(ckpt["model"])
     except SeqkitError:
@@ -634,15 +678,15 @@ def load_run(path: str, device: str = "cpu") -> Loaded:
     return Loaded(model, encoder, labels, config, task, collator)
 
 
-def predict(loaded: Loaded, texts: list[str], *, top_k: int = 3) -> list[Any]:
-    """Predictions for ``texts`` (in order); the task defines their form."""
+def predict(loaded: Loaded, texts: list[str], *, top_k: int = 3, **options) -> list[Any]:
+    """Predictions for ``texts`` (in order); the task defines their form and ``options`` (e.g. ``beam``)."""
     for i, t in enumerate(texts):
         if not loaded.encoder.encode(t):
             raise DataError(f"text {i} ({t!r}) is empty after encoding; give a non-empty name")
     device = next(loaded.model.parameters()).device
     batch = loaded.collator([(t, None) for t in texts]).to(device)
     with torch.no_grad():
-        return loaded.task.predict(loaded.model, batch, labels=loaded.labels, top_k=top_k)
+        return loaded.task.predict(loaded.model, batch, labels=loaded.labels, top_k=top_k, **options)
 
 
 def evaluate_run(loaded: Loaded, data: str | None = None, *, batch_size: int = 512) -> dict[str, Any]:
@@ -651,16 +695,18 @@ def evaluate_run(loaded: Loaded, data: str | None = None, *, batch_size: int = 5
     if data is not None:
         ds = create(registry.datasets, config.dataset, path=data, on_bad_line=config.on_bad_line,
                     **config.dataset_options)
-        unknown = sorted(set(ds.labels) - set(loaded.labels))
-        if unknown:
+        unknown = sorted(set(getattr(ds, "labels", None) or []) - set(loaded.labels))
+        if not loaded.labels:  # not classification: the task scores any (text, target) pairs
+            eval_ds = ds
+        elif unknown:
             raise DataError(f"{data}: labels {', '.join(unknown)} were not in the training data of this "
                             f"checkpoint (it knows: {', '.join(loaded.labels)})")
-        eval_ds = PairDataset(ds.texts, ds.targets, labels=loaded.labels, source=ds.source)
+        else:
+            eval_ds = PairDataset(ds.texts, ds.targets, labels=loaded.labels, source=ds.source)
         where = data
     else:
         ds = load_dataset(config)
-        split = split_dataset(ds, test_size=config.test_size, seed=config.split_seed, dedup=config.dedup)
-        eval_ds = ds.subset(split.test)
+        _, eval_ds, _ = loaded.task.split(ds, config)
         where = f"test split of {ds.source}"
     sampler = BucketBatchSampler(eval_ds.lengths(), batch_size, bucket=True, shuffle=False)
     device = next(loaded.model.parameters()).device

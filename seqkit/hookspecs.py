@@ -42,7 +42,9 @@ def seqkit_register_datasets(register: Register) -> None:
     Called once per plugin, the first time ``registry.datasets`` is used.
     ``factory(path: str | None = None, **options)`` returns a
     ``torch.utils.data.Dataset`` of ``(text: str, label: str)`` pairs with a ``.labels``
-    attribute (the sorted class names). Returns nothing.
+    attribute (the sorted class names); a dataset for another task (e.g. sequence pairs
+    for ``seq2seq``) may have no ``labels`` and provide ``texts``, ``lengths()`` and
+    ``subset(indices)`` instead. Returns nothing.
     """
 
 

@@ -8,7 +8,7 @@ built-in default).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -22,11 +22,42 @@ class Task:
     name = "task"
     #: the metric the progress bar and summary line show (a key of evaluate()'s result)
     headline = "loss"
+    #: the metrics ``seqkit run`` prints on its summary line and ``seqkit eval`` after ``loss``
+    summary_keys: tuple = ("top1", "top2", "top3", "macro_f1", "baseline_top1")
+    #: RunConfig values this task uses where the user did not set them (e.g. its dataset);
+    #: applied by the CLI and by :func:`seqkit.engine.train` (see ``RunConfig.for_task``)
+    defaults: ClassVar[dict] = {}
 
     def build_model(self, *, encoder, make_cell: Callable[[int], nn.Module], labels: Sequence[str],
                     config) -> nn.Module:
         """The model; ``make_cell(input_size)`` creates the configured registered cell."""
         raise NotImplementedError
+
+    def split(self, ds, config) -> tuple[Any, Any, dict]:
+        """``(train_dataset, test_dataset, report)``; default: the stratified split of
+        :func:`seqkit.splits.split_dataset` (``--test-size``, ``--split-seed``, ``--dedup``)."""
+        from .errors import DataError
+        from .splits import split_dataset
+
+        if not hasattr(ds, "labels"):
+            raise DataError(f"dataset '{config.dataset}' has no class labels: task '{config.task}' needs (text, label) "
+                            f"pairs; choose a labelled dataset or another --task (e.g. seq2seq)")
+        split = split_dataset(ds, test_size=config.test_size, seed=config.split_seed, dedup=config.dedup)
+        return ds.subset(split.train), ds.subset(split.test), split.report
+
+    def make_collator(self, encoder, labels: Sequence[str] | None, config):
+        """The batch maker; default: the configured registry collator with the class ``labels``."""
+        from . import registry
+
+        return registry.collators.create(config.collator, encoder, labels=labels, **config.collator_options)
+
+    def state_dict(self) -> dict:
+        """What :meth:`setup` learned that the model needs again (plain, JSON-able values or
+        tensors: stored in checkpoint.pt under ``task_state``)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` (called by ``load_run`` before :meth:`build_model`)."""
 
     def sample_weights(self, dataset, config) -> Sequence[float] | None:
         """Per-example sampling weights for the training sampler, or None (uniform)."""
@@ -66,5 +97,11 @@ class Task:
         """Write plots or reports into ``out_dir``; return the paths written."""
         return []
 
-    def predict(self, model: nn.Module, batch: Batch, *, labels: Sequence[str], top_k: int) -> list[Any]:
+    def predict(self, model: nn.Module, batch: Batch, *, labels: Sequence[str], top_k: int, **options) -> list[Any]:
+        """One prediction per example; ``options`` are the task's (e.g. ``beam``)."""
         raise NotImplementedError
+
+    def format_prediction(self, prediction: Any) -> str:
+        """One example's prediction as ``seqkit predict`` prints it after the text
+        (default: ``label probability`` pairs, as classify's)."""
+        return "  ".join(f"{p['label']} {p['probability']:.3f}" for p in prediction)
