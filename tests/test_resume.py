@@ -21,7 +21,8 @@ from seqkit.errors import ConfigError
 from conftest import run_seqkit
 
 #: metrics that measure time or describe the run's history, not its result
-VOLATILE = {"train_seconds", "wall_seconds", "names_per_second", "resumed", "config", "environment"}
+VOLATILE = {"train_seconds", "wall_seconds", "names_per_second", "tokens_per_second", "resumed", "config",
+            "environment"}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +53,8 @@ def _result(out: Path) -> dict:
 
 def _history(out: Path) -> list[dict]:
     rows = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in r.items() if k not in {"epoch_seconds", "names_per_second"}} for r in rows]
+    timing = {"epoch_seconds", "names_per_second", "tokens_per_second"}
+    return [{k: v for k, v in r.items() if k not in timing} for r in rows]
 
 
 def assert_same_run(a: Path, b: Path) -> None:
