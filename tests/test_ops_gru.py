@@ -285,7 +285,7 @@ def test_backward_empty_grad_output_is_zero(index):
     if not cpp_available():
         pytest.skip("compiled ops unavailable")
     args = [a.detach() if isinstance(a, torch.Tensor) else a for a in _layer_args(index, False, torch.float64)]
-    x, bs, h0, wih, whh, bih, bhh, rev = args
+    x, bs, h0, wih, whh, _, _, rev = args
     out, h_n, gates, hprev = torch.ops.seqkit.gru_forward(*args)
     g_hn = torch.randn_like(h_n)
     rest = (x, bs, h0, wih, whh, gates, hprev, rev, True, not index, True)
