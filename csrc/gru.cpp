@@ -10,7 +10,9 @@
 // product of the active rows and one fused pass over the gates that also saves
 // r, z, n, (W_hn h + b_hn) and h_prev for backward. Nothing is allocated per step.
 // Backward mirrors it: per step one fused pass for the gate gradients and one GEMM for
-// dh_prev, then large GEMMs over all steps for dW_hh, dW_ih (scatter-add for indices).
+// dh_prev, then large GEMMs over all steps for dW_hh (and dW_ih for dense input). The
+// gate pass also accumulates, per thread, the bias gradients and, for symbol indices,
+// the scatter-add into dW_ih, so no extra pass over the [N, 3H] gradients is needed.
 // With several threads each step is split by rows (see for_rows).
 //
 // Gates follow torch.nn.GRU: r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
@@ -22,10 +24,52 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <limits>
 #include <vector>
+
+// Fortran BLAS, declared as ATen declares it (LP64) and called on raw pointers for the
+// per-step products: the ATen op costs a dispatch and two tensor views per call, and
+// there are two calls per thread per step. Weak: a torch build that exports no BLAS
+// leaves them null and the ATen ops are used instead.
+extern "C" {
+void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+            const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
+            const float* beta, float* c, const int* ldc) __attribute__((weak));
+void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+            const double* alpha, const double* a, const int* lda, const double* b, const int* ldb,
+            const double* beta, double* c, const int* ldc) __attribute__((weak));
+}
 
 namespace seqkit {
 namespace {
+
+inline bool blas_call(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+                      const float* al, const float* a, const int* lda, const float* b,
+                      const int* ldb, const float* be, float* c, const int* ldc) {
+  if (sgemm_ == nullptr) return false;
+  sgemm_(ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
+  return true;
+}
+inline bool blas_call(const char* ta, const char* tb, const int* m, const int* n, const int* k,
+                      const double* al, const double* a, const int* lda, const double* b,
+                      const int* ldb, const double* be, double* c, const int* ldc) {
+  if (dgemm_ == nullptr) return false;
+  dgemm_(ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
+  return true;
+}
+
+// Row-major C[m, n] = beta * C + A[m, k] @ op(B), B stored [n, k] (b_t: op(B) = B^T) or
+// [k, n]; all contiguous. Returns false where no BLAS symbol is available.
+template <typename T>
+bool gemm_rows(int64_t m, int64_t n, int64_t k, const T* a, const T* b, bool b_t, T beta, T* c) {
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
+  if (m > kMax || n > kMax || k > kMax) return false;
+  // column-major view: C^T [n, m] = op(B)^T [n, k] @ A^T [k, m]
+  const int M = static_cast<int>(n), N = static_cast<int>(m), K = static_cast<int>(k);
+  const int lda = b_t ? K : M, ldb = K, ldc = M;
+  const T one = T(1);
+  return blas_call(b_t ? "T" : "N", "N", &M, &N, &K, &one, b, &lda, a, &ldb, &beta, c, &ldc);
+}
 
 using kernels::bwd_rows;
 using kernels::fwd_rows;
@@ -40,15 +84,17 @@ inline int64_t grain_rows(int64_t H) { return std::max<int64_t>(32, 8192 / std::
 // (at::parallel_for only forks when the extension is compiled with -fopenmp, which
 // setup.py and the JIT build pass; the worker threads then call ATen's GEMM below the
 // autograd layer, like the calling thread does inside this kernel.)
+// f(b0, b1, slot): slot < at::get_num_threads() identifies the thread running the chunk,
+// for per-thread partial sums (0 on the calling thread's path).
 template <typename F>
 inline void for_rows(int64_t bs, int64_t grain, const F& f) {
   if (bs >= 2 * grain && at::get_num_threads() > 1 && !at::in_parallel_region()) {
     at::parallel_for(0, bs, grain, [&](int64_t b0, int64_t b1) {
       at::AutoDispatchBelowADInplaceOrView below_autograd;
-      f(b0, b1);
+      f(b0, b1, static_cast<int64_t>(at::get_thread_num()));
     });
   } else {
-    f(0, bs);
+    f(0, bs, int64_t(0));
   }
 }
 
@@ -64,6 +110,17 @@ bool is_all_zero(const at::Tensor& h) {
     }
   });
   return zero;
+}
+
+// Symbol indices as a contiguous int64 tensor, each checked to lie in [0, V).
+at::Tensor checked_indices(const at::Tensor& input, int64_t V, const char* who) {
+  at::Tensor idx = input.to(at::kLong).contiguous();
+  const int64_t* ip = idx.data_ptr<int64_t>();
+  for (int64_t i = 0, n = idx.numel(); i < n; ++i) {
+    TORCH_CHECK_INDEX(ip[i] >= 0 && ip[i] < V, who, ": symbol index ", ip[i], " at packed row ", i,
+                      " is outside [0, ", V, "); input_size must be the number of symbols");
+  }
+  return idx;
 }
 
 // Rows [0, n) of step t continue from the previous step; rows [n, batch_sizes[t]) start
@@ -93,13 +150,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
   // input projection: [N, 3H] for dense input, W_ih^T [V, 3H] gathered per row for indices
   at::Tensor gi, idx;
   if (index_input) {
-    idx = input.to(at::kLong).contiguous();
-    const int64_t V = w_ih_in.size(1);
-    const int64_t* ip = idx.data_ptr<int64_t>();
-    for (int64_t i = 0; i < N; ++i) {
-      TORCH_CHECK_INDEX(ip[i] >= 0 && ip[i] < V, who, ": symbol index ", ip[i], " at packed row ",
-                        i, " is outside [0, ", V, "); input_size must be the number of symbols");
-    }
+    idx = checked_indices(input, w_ih_in.size(1), who);
     gi = w_ih_in.t().contiguous();
   } else {
     gi = at::mm(input.contiguous(), w_ih_in.t());
@@ -122,6 +173,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
     const scalar_t* bih = bias_ih.data_ptr<scalar_t>();
     const scalar_t* bhh = bias_hh.data_ptr<scalar_t>();
     scalar_t* hb = hbuf.data_ptr<scalar_t>();
+    const scalar_t* whp = w_hh.data_ptr<scalar_t>();
     scalar_t* ghp = gh.data_ptr<scalar_t>();
     scalar_t* gp = gates.data_ptr<scalar_t>();
     scalar_t* hpp = hprev.data_ptr<scalar_t>();
@@ -130,9 +182,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
       const int64_t t = reverse ? st.T - 1 - k : k;
       const int64_t bs = st.bs[t], off = st.off[t];
       const int64_t nc = h0_zero ? continuing_rows(st, t, reverse) : bs;
-      for_rows(bs, grain, [&](int64_t b0, int64_t b1) {
+      for_rows(bs, grain, [&](int64_t b0, int64_t b1, int64_t) {
         const int64_t g1 = std::min(b1, nc);
-        if (g1 > b0) {
+        if (g1 > b0 && !gemm_rows<scalar_t>(g1 - b0, G, H, hb + b0 * H, whp, true, scalar_t(0),
+                                             ghp + b0 * G)) {
           at::Tensor gh_c = gh.narrow(0, b0, g1 - b0);
           at::mm_out(gh_c, hbuf.narrow(0, b0, g1 - b0), w_hh_t);
         }
@@ -160,34 +213,53 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
   const bool index_input = !at::isFloatingType(input.scalar_type());
   const at::Tensor w_hh = w_hh_in.contiguous();
   const auto opts = w_hh.options();
-  TORCH_CHECK_VALUE(grad_output_in.sizes() == at::IntArrayRef({N, H}) &&
+  // an empty grad_output stands for zeros (the output was not used, e.g. only h_n was)
+  const bool has_gout = grad_output_in.numel() != 0;
+  TORCH_CHECK_VALUE((!has_gout || grad_output_in.sizes() == at::IntArrayRef({N, H})) &&
                         grad_hn.sizes() == at::IntArrayRef({B, H}),
-                    who, ": gradient shapes do not match the forward outputs");
-  const at::Tensor gout = grad_output_in.contiguous();
+                    who, ": gradient shapes do not match the forward outputs (grad_output may be "
+                    "empty for zero)");
+  const at::Tensor gout = has_gout ? grad_output_in.contiguous() : at::Tensor();
   const at::Tensor gates = gates_in.contiguous();
   const at::Tensor hprev = hprev_in.contiguous();
+  const int64_t V = index_input ? w_ih.size(1) : 0;
+  const at::Tensor idx = index_input ? checked_indices(input, V, who) : at::Tensor();
   at::Tensor dhbuf = grad_hn.contiguous().clone();
-  at::Tensor dgi = at::empty({N, G}, opts);
+  // dgi: gate gradients of the input projection, for the dense-input GEMMs; with symbol
+  // indices they go straight into each thread's partial grad W_ih^T instead
+  at::Tensor dgi = index_input ? at::Tensor() : at::empty({N, G}, opts);
   at::Tensor dgh = at::empty({N, G}, opts);
+  // per-thread partial sums, in double: bias gradients [4H] (r, z, n of the input
+  // projection, n of the recurrent product) and, for indices, grad W_ih^T [V, 3H] (whose
+  // column sums are then the first 3H bias sums)
+  const int64_t slots = std::max(at::get_num_threads(), 1);
+  const int64_t per_slot = 4 * H + V * G;
+  at::Tensor partial = at::zeros({slots, per_slot}, opts.dtype(at::kDouble));
   const int64_t grain = grain_rows(H);
 
   AT_DISPATCH_FLOATING_TYPES(w_hh.scalar_type(), "seqkit_gru_backward", [&] {
-    const scalar_t* gop = gout.data_ptr<scalar_t>();
+    const scalar_t* gop = has_gout ? gout.data_ptr<scalar_t>() : nullptr;
     const scalar_t* gp = gates.data_ptr<scalar_t>();
     const scalar_t* hpp = hprev.data_ptr<scalar_t>();
+    const int64_t* ip = index_input ? idx.data_ptr<int64_t>() : nullptr;
     scalar_t* dh = dhbuf.data_ptr<scalar_t>();
-    scalar_t* dip = dgi.data_ptr<scalar_t>();
+    scalar_t* dip = index_input ? nullptr : dgi.data_ptr<scalar_t>();
     scalar_t* dgp = dgh.data_ptr<scalar_t>();
+    double* pp = partial.data_ptr<double>();
+    const scalar_t* whp = w_hh.data_ptr<scalar_t>();
     for (int64_t k = 0; k < st.T; ++k) {
       // opposite order of the forward pass
       const int64_t t = reverse ? k : st.T - 1 - k;
       const int64_t bs = st.bs[t], off = st.off[t];
       // dh_prev of rows that started from h0 only feeds grad_h0
       const int64_t nc = h0_grad ? bs : continuing_rows(st, t, reverse);
-      for_rows(bs, grain, [&](int64_t b0, int64_t b1) {
-        bwd_rows(b0, b1, H, off, gop, gp, hpp, dh, dip, dgp);
+      for_rows(bs, grain, [&](int64_t b0, int64_t b1, int64_t slot) {
+        TORCH_INTERNAL_ASSERT(slot >= 0 && slot < slots, who, ": thread slot out of range");
+        double* acc = pp + slot * per_slot;
+        bwd_rows(b0, b1, H, off, gop, gp, hpp, ip, dh, dip, acc + 4 * H, dgp, acc);
         const int64_t g1 = std::min(b1, nc);
-        if (g1 > b0) {
+        if (g1 > b0 && !gemm_rows<scalar_t>(g1 - b0, H, G, dgp + (off + b0) * G, whp, false,
+                                             scalar_t(1), dh + b0 * H)) {
           at::Tensor dh_c = dhbuf.narrow(0, b0, g1 - b0);
           dh_c.addmm_(dgh.narrow(0, off + b0, g1 - b0), w_hh);
         }
@@ -195,31 +267,26 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
     }
   });
 
+  at::Tensor sums = slots > 1 ? partial.sum(0) : partial[0];
+  if (index_input) {  // every row added its [dar, daz, dan] to one row of grad W_ih^T
+    sums.narrow(0, 0, G).copy_(sums.narrow(0, 4 * H, V * G).view({V, G}).sum(0));
+  }
+  sums = sums.to(w_hh.scalar_type());
   // rows of the first step have h_prev = h0: nothing to add when h0 = 0
   const int64_t skip = (!reverse && st.T > 0 && is_all_zero(h0.contiguous())) ? st.bs[0] : 0;
   at::Tensor grad_w_hh = skip < N ? at::mm(dgh.narrow(0, skip, N - skip).t(), hprev.narrow(0, skip, N - skip))
                                   : at::zeros_like(w_hh);
   at::Tensor grad_w_ih, grad_input;
   if (index_input) {
-    // scatter-add of the input-projection gradient into the columns of W_ih
-    const at::Tensor idx = input.to(at::kLong).contiguous();
-    at::Tensor gT = at::zeros({w_ih.size(1), G}, opts);
-    AT_DISPATCH_FLOATING_TYPES(w_hh.scalar_type(), "seqkit_gru_scatter", [&] {
-      const int64_t* ip = idx.data_ptr<int64_t>();
-      const scalar_t* src = dgi.data_ptr<scalar_t>();
-      scalar_t* dst = gT.data_ptr<scalar_t>();
-      for (int64_t row = 0; row < N; ++row) {
-        kernels::add_row(G, src + row * G, dst + ip[row] * G);
-      }
-    });
-    grad_w_ih = gT.t().contiguous();
+    grad_w_ih = sums.narrow(0, 4 * H, V * G).view({V, G}).t().contiguous();
     grad_input = at::empty({0}, opts);
   } else {
     grad_w_ih = at::mm(dgi.t(), input.contiguous());
     grad_input = input_grad ? at::mm(dgi, w_ih) : at::empty({0}, opts);
   }
-  at::Tensor grad_b_ih = has_bias ? dgi.sum(0) : at::empty({0}, opts);
-  at::Tensor grad_b_hh = has_bias ? dgh.sum(0) : at::empty({0}, opts);
+  at::Tensor grad_b_ih = has_bias ? sums.narrow(0, 0, G).clone() : at::empty({0}, opts);
+  at::Tensor grad_b_hh = has_bias ? at::cat({sums.narrow(0, 0, 2 * H), sums.narrow(0, 3 * H, H)})
+                                  : at::empty({0}, opts);
   return {grad_input, h0_grad ? dhbuf : at::empty({0}, opts), grad_w_ih, grad_w_hh, grad_b_ih,
           grad_b_hh};
 }

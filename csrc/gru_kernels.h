@@ -78,63 +78,90 @@ static inline void fwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, cons
   fwd_rows_impl<double>(b0, b1, H, off, gi, idx, bih, gh, bhh, hbuf, gates, hprev, out);
 }
 
-// One row of the backward gate pass.
-template <typename T>
+// One row of the backward gate pass. d = dh + go (go: this row's output gradient, absent
+// when the output is unused: kGo = false). Writes the gate gradients of the recurrent
+// product to dg and those of the input projection to di (dense input), or adds them to
+// gw (symbol indices, kScatter: gw is the row of grad W_ih^T that this row's symbol
+// selects, so the scatter-add happens here, not in a pass of its own). Adds dar, daz,
+// dan, dan * r to acc[4H] (the bias-gradient sums; with kScatter only dan * r, the others
+// being the column sums of grad W_ih^T) and leaves dh = d * z. gw and acc are double:
+// they sum over every row of the batch and must match torch to 1e-5.
+template <typename T, bool kGo, bool kScatter>
 SEQKIT_INLINE void bwd_row(int64_t H, const T* __restrict go, const T* __restrict ws,
                            const T* __restrict hp, T* __restrict dh, T* __restrict di,
-                           T* __restrict dg) {
+                           double* __restrict gw, T* __restrict dg, double* __restrict acc) {
   for (int64_t j = 0; j < H; ++j) {
-    const T d = dh[j] + go[j];
+    const T d = kGo ? dh[j] + go[j] : dh[j];
     const T r = ws[j], z = ws[H + j], n = ws[2 * H + j], hn = ws[3 * H + j];
     const T dn = d * (T(1) - z);
     const T dz = d * (hp[j] - n);
     const T dan = dn * (T(1) - n * n);
     const T dar = dan * hn * r * (T(1) - r);
     const T daz = dz * z * (T(1) - z);
-    di[j] = dar;
-    di[H + j] = daz;
-    di[2 * H + j] = dan;
+    if (kScatter) {  // the sums of dar, daz, dan are those of gw's rows, taken after
+      gw[j] += double(dar);
+      gw[H + j] += double(daz);
+      gw[2 * H + j] += double(dan);
+    } else {
+      di[j] = dar;
+      di[H + j] = daz;
+      di[2 * H + j] = dan;
+      acc[j] += double(dar);
+      acc[H + j] += double(daz);
+      acc[2 * H + j] += double(dan);
+    }
     dg[j] = dar;
     dg[H + j] = daz;
     dg[2 * H + j] = dan * r;
+    acc[3 * H + j] += double(dan * r);
     dh[j] = d * z;
   }
 }
 
-// Gradient pass of one step for rows [b0, b1): dh (in dhbuf) + grad_output -> gate grads
-// (dgi: of the input projection, dgh: of the recurrent product); dhbuf receives the
-// direct part dh * z of dh_prev (the GEMM part dgh @ W_hh is added after).
-template <typename T>
-SEQKIT_INLINE void bwd_rows_impl(int64_t b0, int64_t b1, int64_t H, int64_t off, const T* gout,
-                                 const T* gates, const T* hprev, T* dhbuf, T* dgi, T* dgh) {
+template <typename T, bool kGo, bool kScatter>
+SEQKIT_INLINE void bwd_rows_loop(int64_t b0, int64_t b1, int64_t H, int64_t off, const T* gout,
+                                 const T* gates, const T* hprev, const int64_t* idx, T* dhbuf,
+                                 T* dgi, double* gw, T* dgh, double* acc) {
   const int64_t G = 3 * H;
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t row = off + b;
-    bwd_row<T>(H, gout + row * H, gates + row * 4 * H, hprev + row * H, dhbuf + b * H,
-               dgi + row * G, dgh + row * G);
+    bwd_row<T, kGo, kScatter>(H, kGo ? gout + row * H : nullptr, gates + row * 4 * H,
+                              hprev + row * H, dhbuf + b * H, kScatter ? nullptr : dgi + row * G,
+                              kScatter ? gw + idx[row] * G : nullptr, dgh + row * G, acc);
+  }
+}
+
+// Gradient pass of one step for rows [b0, b1): dh (in dhbuf) + grad_output (gout, or null
+// for zero) -> gate gradients: dgh[row] (of the recurrent product) and, for dense input,
+// dgi[row]; for symbol indices (idx not null) row's input-projection gradient is added
+// to gw[idx[row]] (grad W_ih^T, [V, 3H]). acc[4H] accumulates the bias-gradient sums
+// (only acc[3H:4H] for symbol indices: the rest are gw's column sums).
+// dhbuf receives the direct part dh * z of dh_prev (the GEMM part dgh @ W_hh is added
+// after). gw and acc must belong to the calling thread.
+template <typename T>
+SEQKIT_INLINE void bwd_rows_impl(int64_t b0, int64_t b1, int64_t H, int64_t off, const T* gout,
+                                 const T* gates, const T* hprev, const int64_t* idx, T* dhbuf,
+                                 T* dgi, double* gw, T* dgh, double* acc) {
+  if (gout && idx) {
+    bwd_rows_loop<T, true, true>(b0, b1, H, off, gout, gates, hprev, idx, dhbuf, dgi, gw, dgh, acc);
+  } else if (gout) {
+    bwd_rows_loop<T, true, false>(b0, b1, H, off, gout, gates, hprev, idx, dhbuf, dgi, gw, dgh, acc);
+  } else if (idx) {
+    bwd_rows_loop<T, false, true>(b0, b1, H, off, gout, gates, hprev, idx, dhbuf, dgi, gw, dgh, acc);
+  } else {
+    bwd_rows_loop<T, false, false>(b0, b1, H, off, gout, gates, hprev, idx, dhbuf, dgi, gw, dgh, acc);
   }
 }
 
 SEQKIT_CLONES static void bwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const float* gout,
-                            const float* gates, const float* hprev, float* dhbuf, float* dgi,
-                            float* dgh) {
-  bwd_rows_impl<float>(b0, b1, H, off, gout, gates, hprev, dhbuf, dgi, dgh);
+                                   const float* gates, const float* hprev, const int64_t* idx,
+                                   float* dhbuf, float* dgi, double* gw, float* dgh, double* acc) {
+  bwd_rows_impl<float>(b0, b1, H, off, gout, gates, hprev, idx, dhbuf, dgi, gw, dgh, acc);
 }
 static inline void bwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const double* gout,
-              const double* gates, const double* hprev, double* dhbuf, double* dgi, double* dgh) {
-  bwd_rows_impl<double>(b0, b1, H, off, gout, gates, hprev, dhbuf, dgi, dgh);
-}
-
-// dst[j] += src[j] for j < n (the scatter-add of index input, row by row).
-template <typename T>
-SEQKIT_INLINE void add_row_impl(int64_t n, const T* __restrict src, T* __restrict dst) {
-  for (int64_t j = 0; j < n; ++j) dst[j] += src[j];
-}
-SEQKIT_CLONES static void add_row(int64_t n, const float* src, float* dst) {
-  add_row_impl<float>(n, src, dst);
-}
-static inline void add_row(int64_t n, const double* src, double* dst) {
-  add_row_impl<double>(n, src, dst);
+                            const double* gates, const double* hprev, const int64_t* idx,
+                            double* dhbuf, double* dgi, double* gw, double* dgh, double* acc) {
+  bwd_rows_impl<double>(b0, b1, H, off, gout, gates, hprev, idx, dhbuf, dgi, gw, dgh, acc);
 }
 
 }  // namespace kernels

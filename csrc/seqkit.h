@@ -31,7 +31,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
 
 // Returns (grad_input, grad_h0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh); grad_input
 // is empty for index input or when input_grad is false, grad_h0 when h0_grad is false,
-// bias grads without bias.
+// bias grads without bias. An empty grad_output stands for zeros (only h_n was used).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 gru_backward_cpu(const at::Tensor& grad_output, const at::Tensor& grad_hn,
                  const at::Tensor& input, const at::Tensor& batch_sizes, const at::Tensor& h0,

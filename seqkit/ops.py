@@ -384,13 +384,16 @@ def _register_python_side():
         input, batch_sizes, h0, w_ih, w_hh, b_ih, b_hh, reverse = inputs
         _, _, gates, hprev = output
         ctx.save_for_backward(input, batch_sizes, h0, w_ih, w_hh, gates, hprev)
+        # Outputs that the loss does not use get None, not zeros: gates and hprev never
+        # need a gradient, and a classifier uses h_n only (saves filling [N, 6H] zeros)
+        ctx.set_materialize_grads(False)
         ctx.reverse = reverse
         ctx.bias = (b_ih is not None, b_hh is not None)
 
     def _backward(ctx, grad_output, grad_hn, _grad_gates, _grad_hprev):
         input, batch_sizes, h0, w_ih, w_hh, gates, hprev = ctx.saved_tensors
-        if grad_output is None:
-            grad_output = hprev.new_zeros(hprev.shape)
+        if grad_output is None:  # only h_n was used: an empty grad_output stands for zeros
+            grad_output = hprev.new_empty((0,))
         if grad_hn is None:
             grad_hn = h0.new_zeros(h0.shape)
         need = ctx.needs_input_grad

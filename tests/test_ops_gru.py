@@ -255,3 +255,41 @@ def test_large_batch_two_threads(backend):
         compare(ref, fused, one_hot_packed(packed, 10), packed)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("index", [False, True])
+def test_h_n_only_gradients(backend, threads, index):
+    # a classifier uses h_n only: the output's gradient is absent (not zeros) in backward,
+    # and the bias / index gradients are per-thread partial sums when a step is split
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        g = torch.Generator().manual_seed(5)
+        ref, fused = pair(12, 64)
+        lengths = torch.randint(1, 9, (300,), generator=g).tolist()
+        _, packed = packed_batch(lengths, 12, True, g)
+        ref_in = one_hot_packed(packed, 12)
+        fused_in = packed if index else ref_in
+        g_h = torch.randn(1, 300, 64, generator=g)
+        dr = torch.autograd.grad((ref(ref_in)[1] * g_h).sum(), list(ref.parameters()))
+        df = torch.autograd.grad((fused(fused_in)[1] * g_h).sum(), list(fused.parameters()))
+        for (name, _), a, b in zip(ref.named_parameters(), df, dr):
+            assert_close(a, b, f"grad of {name}")
+    finally:
+        torch.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("index", [False, True])
+def test_backward_empty_grad_output_is_zero(index):
+    if not cpp_available():
+        pytest.skip("compiled ops unavailable")
+    args = [a.detach() if isinstance(a, torch.Tensor) else a for a in _layer_args(index, False, torch.float64)]
+    x, bs, h0, wih, whh, _, _, rev = args
+    out, h_n, gates, hprev = torch.ops.seqkit.gru_forward(*args)
+    g_hn = torch.randn_like(h_n)
+    rest = (x, bs, h0, wih, whh, gates, hprev, rev, True, not index, True)
+    zero = torch.ops.seqkit.gru_backward(torch.zeros_like(out), g_hn, *rest)
+    empty = torch.ops.seqkit.gru_backward(out.new_empty((0,)), g_hn, *rest)
+    for a, b in zip(zero, empty):
+        assert a.shape == b.shape and torch.allclose(a, b, rtol=0, atol=1e-12)

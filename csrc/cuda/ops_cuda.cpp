@@ -402,7 +402,9 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru_backward_cuda(
   TORCH_CHECK_TYPE(dtype == at::kFloat || dtype == at::kDouble, who,
                    ": weights must be float32 or float64 on CUDA, got ", dtype);
   const auto opts = w_hh.options();
-  TORCH_CHECK_VALUE(grad_output_in.sizes() == at::IntArrayRef({N, H}) &&
+  // an empty grad_output stands for zeros (only h_n was used), as on the CPU
+  const bool has_gout = grad_output_in.numel() != 0;
+  TORCH_CHECK_VALUE((!has_gout || grad_output_in.sizes() == at::IntArrayRef({N, H})) &&
                         grad_hn.sizes() == at::IntArrayRef({B, H}) &&
                         gates_in.sizes() == at::IntArrayRef({N, 4 * H}) &&
                         hprev_in.sizes() == at::IntArrayRef({N, H}),
@@ -410,7 +412,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> gru_backward_cuda(
   TORCH_CHECK_TYPE(grad_output_in.scalar_type() == dtype && grad_hn.scalar_type() == dtype &&
                        gates_in.scalar_type() == dtype && hprev_in.scalar_type() == dtype,
                    who, ": gradients and saved tensors must have the weights' dtype");
-  const Tensor gout = grad_output_in.contiguous();
+  const Tensor gout = has_gout ? grad_output_in.contiguous() : at::zeros({N, H}, opts);
   const Tensor gates = gates_in.contiguous();
   const Tensor hprev = hprev_in.contiguous();
   Tensor dhbuf = grad_hn.contiguous().clone();
