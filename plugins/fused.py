@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from seqkit import hookimpl
@@ -25,10 +26,59 @@ class FusedPackCollator(Collator):
         self.unknown = int(encoder.unk_index)
         self.normalize = encoder.normalize if (getattr(encoder, "fold", False) or
                                                getattr(encoder, "lowercase", False)) else None
+        self._index = {ch: i for i, ch in enumerate(encoder.symbols)}
+        self._maps: dict[int, Any] = {}
+
+    def _corpus_maps(self, corpus):
+        """(symbol lookup, label lookup) from ``corpus``'s tables to this collator's indices,
+        or None when a corpus character does not encode to exactly one symbol (e.g. accent
+        folding that drops a combining mark) or a label is unknown: the string path then runs."""
+        key = id(corpus)
+        if key not in self._maps:
+            lut = []
+            for code in corpus.chars.tolist():
+                ch = chr(code)
+                ch = self.normalize(ch) if self.normalize is not None else ch
+                if len(ch) != 1:
+                    lut = None
+                    break
+                lut.append(self._index.get(ch, self.unknown))
+            labels = None
+            if self.labels is not None and all(name in self._label_index for name in corpus.labels):
+                labels = torch.tensor([self._label_index[name] for name in corpus.labels], dtype=torch.long)
+            self._maps[key] = None if lut is None else (torch.tensor(lut, dtype=torch.long), labels, corpus)
+        return self._maps[key]
+
+    def _from_corpus(self, items) -> Batch | None:
+        """The batch packed straight from the corpus buffer (no string per name)."""
+        from seqkit import ops
+
+        maps = self._corpus_maps(items.corpus)
+        if maps is None or maps[1] is None:
+            return None
+        lut, label_lut, corpus = maps
+        rows = torch.from_numpy(np.array(items.rows, dtype=np.int64))
+        if bool((corpus.offsets[items.rows + 1] == corpus.offsets[items.rows]).any()):
+            return None  # an empty text: the string path reports it
+        packed = ops.encode_pack_corpus(corpus.symbols, corpus.offsets, rows)
+        data = lut[packed.data]
+        packed = torch.nn.utils.rnn.PackedSequence(data, packed.batch_sizes, packed.sorted_indices,
+                                                   packed.unsorted_indices)
+        targets = label_lut[torch.from_numpy(np.asarray(corpus.codes[items.rows], dtype=np.int64))]
+        return Batch(packed, self._lengths(packed, len(rows)), targets)
+
+    @staticmethod
+    def _lengths(packed, n: int) -> torch.Tensor:
+        # sequence j (sorted order) is active in the steps whose batch size exceeds j
+        return (torch.arange(n).unsqueeze(1) < packed.batch_sizes.unsqueeze(0)).sum(1)[packed.unsorted_indices]
 
     def __call__(self, items: Sequence[tuple[str, Any]]) -> Batch:
         from seqkit import ops
 
+        if getattr(items, "corpus", None) is not None and len(items):
+            batch = self._from_corpus(items)
+            if batch is not None:
+                return batch
         texts, targets = self.split(items)
         if self.normalize is not None:
             texts = [self.normalize(t) for t in texts]
@@ -36,10 +86,7 @@ class FusedPackCollator(Collator):
             packed = ops.encode_pack(texts, self.alphabet, unknown=self.unknown)
         except ValueError as exc:
             raise DataError(f"fused-pack: {exc}") from None
-        # sequence j (sorted order) is active in the steps whose batch size exceeds j
-        bs = packed.batch_sizes
-        lengths = (torch.arange(len(texts)).unsqueeze(1) < bs.unsqueeze(0)).sum(1)[packed.unsorted_indices]
-        return Batch(packed, lengths, targets)
+        return Batch(packed, self._lengths(packed, len(texts)), targets)
 
 
 def make_fused_gru(input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,

@@ -23,6 +23,38 @@ from .errors import ConfigError, DataError
 ON_BAD_LINE = ("error", "skip")
 
 
+class CorpusItems(Sequence):
+    """The ``(text, label)`` items of a batch, decoded on first access, plus where they
+    live: ``corpus`` and its ``rows``, so that a collator can pack straight from the symbol
+    buffer (``fused-pack`` does) without building a string per name."""
+
+    def __init__(self, corpus, rows: np.ndarray):
+        self.corpus, self.rows = corpus, rows
+        self._items: list[tuple[str, str]] | None = None
+
+    def _decoded(self) -> list[tuple[str, str]]:
+        if self._items is None:
+            names = self.corpus.labels
+            self._items = list(zip(self.corpus.texts(self.rows),
+                                   [names[c] for c in self.corpus.codes[self.rows].tolist()]))
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i):
+        return self._decoded()[i]
+
+    def __iter__(self):
+        return iter(self._decoded())
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other)
+
+    def __repr__(self) -> str:
+        return f"CorpusItems({self._decoded()!r})"
+
+
 class PairDataset(Dataset):
     """A ``torch.utils.data.Dataset`` of ``(text, label)`` pairs, held as a :class:`Corpus`.
 
@@ -97,13 +129,11 @@ class PairDataset(Dataset):
         r = self._row(i)
         return self.corpus.text(r), self.corpus.labels[self.corpus.codes[r]]
 
-    def __getitems__(self, indices: Sequence[int]) -> list[tuple[str, str]]:
+    def __getitems__(self, indices: Sequence[int]) -> Sequence[tuple[str, str]]:
         """A batch of items decoded in one pass (``DataLoader`` calls this with a batch's indices)."""
         if type(self).__getitem__ is not PairDataset.__getitem__:  # a subclass redefines items
             return [self[i] for i in indices]
-        rows = self._all_rows()[np.asarray(indices, dtype=np.int64)]
-        names = self.corpus.labels
-        return list(zip(self.corpus.texts(rows), [names[c] for c in self.corpus.codes[rows].tolist()]))
+        return CorpusItems(self.corpus, self._all_rows()[np.asarray(indices, dtype=np.int64)])
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(zip(self.texts, self.targets))

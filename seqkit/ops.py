@@ -242,7 +242,14 @@ def _as_tensor(x, name):
         import numpy as np
 
         if isinstance(x, np.ndarray):
-            return torch.from_numpy(np.ascontiguousarray(x))
+            x = np.ascontiguousarray(x)
+            if not x.flags.writeable:  # a read-only corpus buffer: the ops only read it
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                    return torch.from_numpy(x)
+            return torch.from_numpy(x)
     except ImportError:  # pragma: no cover
         pass
     return torch.as_tensor(x, dtype=torch.int64)

@@ -72,3 +72,43 @@ def test_backend_is_reported():
 def test_compiled_extension_is_used_where_required():
     """In CI the C++ ops must have been built: a skipped ops test must not hide a broken build."""
     assert ops.backend() == "cpp", ops.backend_reason()
+
+
+def _same_batch(a, b):
+    for f in ("data", "batch_sizes", "sorted_indices", "unsorted_indices"):
+        assert torch.equal(getattr(a.inputs, f), getattr(b.inputs, f)), f
+    assert torch.equal(a.lengths, b.lengths) and torch.equal(a.targets, b.targets)
+
+
+@pytest.mark.parametrize("encoder", ["index", "onehot"])
+def test_fused_pack_from_the_corpus_buffer_equals_the_string_path(name2lang, encoder):
+    """DataLoader batches of a corpus-backed dataset are packed straight from its symbol
+    buffer (no string per name); the batch must be the one the strings give."""
+    enc = registry.encoders.create(encoder).fit(name2lang.texts)
+    col = registry.collators.create("fused-pack", enc, labels=name2lang.labels)
+    ref = registry.collators.create("pack", enc, labels=name2lang.labels)
+    for start in range(0, 3):
+        idx = list(range(start, len(name2lang), 79))[:256]
+        items = name2lang.__getitems__(idx)
+        assert hasattr(items, "corpus")
+        fast = col(items)
+        assert col._maps[id(items.corpus)] is not None, "the fast path must apply to name2lang"
+        _same_batch(fast, col(list(items)))
+        a, _ = pad_packed_sequence(fast.inputs, padding_value=-1)
+        b, _ = pad_packed_sequence(ref(list(items)).inputs, padding_value=-1)
+        assert torch.equal(a, b)
+
+
+def test_fused_pack_falls_back_when_folding_changes_lengths():
+    """'e' + combining acute folds to one letter: the corpus path cannot map characters
+    one to one and the string path must give the (correct) batch."""
+    from seqkit.data import PairDataset
+
+    ds = PairDataset(["Jose\u0301", "Ana", "Stra\u00dfe"], ["es", "es", "de"])
+    enc = registry.encoders.create("onehot").fit(ds.texts)
+    col = registry.collators.create("fused-pack", enc, labels=ds.labels)
+    items = ds.__getitems__([0, 1, 2])
+    got = col(items)
+    assert col._maps[id(items.corpus)] is None
+    _same_batch(got, col([ds[i] for i in range(3)]))
+    assert got.lengths.tolist() == [len(enc.encode(t)) for t in ds.texts]
