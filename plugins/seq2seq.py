@@ -87,7 +87,7 @@ class Seq2SeqTask(Task):
     headline = "wer"
     summary_keys = ("per", "wer", "exact_match")
     #: RunConfig values this task uses unless the user set them (see docs/seq2seq.md)
-    defaults: ClassVar[dict] = {"dataset": "cmudict", "hidden_size": 128, "embedding_dim": 64, "epochs": 12,
+    defaults: ClassVar[dict] = {"dataset": "cmudict", "hidden_size": 128, "embedding_dim": 64, "epochs": 16,
                                 "batch_size": 128, "lr": 3e-3, "weight_decay": 0.01, "label_smoothing": 0.1,
                                 "input_dropout": 0.0, "head_dropout": 0.0, "test_size": 0.1}
 
