@@ -101,7 +101,9 @@ def test_kill_9_mid_epoch_then_resume_is_bit_for_bit(subset, tmp_path):
         else:
             assert proc.returncode == 0, proc.stderr.read()
     assert kills >= 1, "the run finished before it could be killed; make it longer"
-    assert not (out / "metrics.json").exists() or (out / "state.pt").exists() is False
+    # killed at any moment: before the end, state.pt holds the run (a kill while the final
+    # files are written leaves both state.pt and metrics.json, and a resume redoes the end)
+    assert (out / "state.pt").exists() or (out / "metrics.json").exists()
 
     # without --resume the interrupted run is refused, not overwritten
     if (out / "state.pt").exists():
