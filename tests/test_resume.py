@@ -132,16 +132,19 @@ class Crash(Exception):
     pass
 
 
-def test_resume_after_a_crash_at_an_epoch_boundary(subset, tmp_path):
+@pytest.mark.parametrize("crash_after", [1, 2])  # 2: the last epoch, before the final files
+def test_resume_after_a_crash_at_an_epoch_boundary(subset, tmp_path, crash_after):
     train(small(subset, tmp_path / "ref"))
 
     def crash(record):
-        raise Crash
+        if record["epoch"] == crash_after:
+            raise Crash
 
     with pytest.raises(Crash):
         train(small(subset, tmp_path / "c"), on_epoch=crash)
     state = torch.load(tmp_path / "c" / "state.pt", weights_only=True)
-    assert (state["epoch"], state["step"]) == (2, 0)
+    assert (state["epoch"], state["step"]) == (crash_after + 1, 0)
+    assert not (tmp_path / "c" / "metrics.json").exists()
     with pytest.raises(ConfigError, match="interrupted run .*--resume"):
         train(small(subset, tmp_path / "c"))
     m = train(small(subset, tmp_path / "c", resume=True))
