@@ -94,3 +94,24 @@ def cpp_available() -> bool:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SEQKIT_BACKEND", "auto")
         return ops.backend() == "cpp"
+
+
+@pytest.fixture(scope="session")
+def names_subset(names_path, tmp_path_factory) -> Path:
+    """Every 5th real name2lang name, as a name,language file (about 4,000 names)."""
+    path = tmp_path_factory.mktemp("subset") / "names.txt"
+    lines = [f"{n.strip()},{f.stem}" for f in sorted(names_path.glob("*.txt"))
+             for i, n in enumerate(f.read_text(encoding="utf-8").splitlines()) if i % 5 == 0 and n.strip()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def wait_for_state(out: Path, proc: subprocess.Popen, timeout: float = 180) -> None:
+    """Wait until the run writing ``out`` has saved its first ``state.pt`` (it must not end first)."""
+    import time
+
+    deadline = time.time() + timeout
+    while not (out / "state.pt").exists():
+        assert proc.poll() is None, f"run ended before its first checkpoint: {proc.stderr.read()}"
+        assert time.time() < deadline, "no state.pt appeared"
+        time.sleep(0.02)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_seqkit
+from conftest import run_seqkit, wait_for_state
 from seqkit.sampling import BucketBatchSampler
 
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="needs torch.distributed (gloo)")
@@ -29,12 +29,8 @@ METRIC_ATOL = 1e-6
 
 
 @pytest.fixture(scope="module")
-def subset(names_path, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("ddp-data") / "names.txt"
-    lines = [f"{n.strip()},{f.stem}" for f in sorted(names_path.glob("*.txt"))
-             for i, n in enumerate(f.read_text(encoding="utf-8").splitlines()) if i % 5 == 0 and n.strip()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+def subset(names_subset) -> Path:
+    return names_subset
 
 
 COMMON = ["--epochs", "2", "--hidden-size", "32", "--embedding-dim", "16", "--input-dropout", "0",
@@ -101,11 +97,7 @@ def test_torchrun_killed_and_resumed_with_two_processes_is_bit_for_bit(runs, sub
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
-    deadline = time.time() + 180
-    while not (out / "state.pt").exists():
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.time() < deadline
-        time.sleep(0.02)
+    wait_for_state(out, proc)
     time.sleep(0.3)
     killed = proc.poll() is None
     # torchrun starts its workers in sessions of their own: kill every process of this run
@@ -138,11 +130,7 @@ def test_resume_with_another_number_of_processes_is_refused(subset, tmp_path):
     args = ["--data", str(subset), "--out", str(out), "--batch-size", "16", *COMMON]
     proc = subprocess.Popen([sys.executable, "-m", "seqkit", "run", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (out / "state.pt").exists():
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.time() < deadline
-        time.sleep(0.02)
+    wait_for_state(out, proc)
     proc.kill()
     proc.wait()
     before = (out / "state.pt").read_bytes()

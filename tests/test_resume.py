@@ -18,7 +18,7 @@ import torch
 from seqkit.engine import RunConfig, train
 from seqkit.errors import ConfigError
 
-from conftest import run_seqkit
+from conftest import run_seqkit, wait_for_state
 
 #: metrics that measure time or describe the run's history, not its result
 VOLATILE = {"train_seconds", "wall_seconds", "names_per_second", "tokens_per_second", "resumed", "config",
@@ -26,16 +26,8 @@ VOLATILE = {"train_seconds", "wall_seconds", "names_per_second", "tokens_per_sec
 
 
 @pytest.fixture(scope="module")
-def subset(names_path, tmp_path_factory) -> Path:
-    """Every 5th real name2lang name, as a name,language file (about 4,000 names)."""
-    path = tmp_path_factory.mktemp("subset") / "names.txt"
-    lines = []
-    for f in sorted(names_path.glob("*.txt")):
-        for i, name in enumerate(f.read_text(encoding="utf-8").splitlines()):
-            if i % 5 == 0 and name.strip():
-                lines.append(f"{name.strip()},{f.stem}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+def subset(names_subset) -> Path:
+    return names_subset
 
 
 ARGS = ["--epochs", "3", "--batch-size", "32", "--hidden-size", "32", "--embedding-dim", "16", "--threads", "1",
@@ -71,14 +63,6 @@ def _start(out: Path, data: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_state(out: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while not (out / "state.pt").exists():
-        assert proc.poll() is None, f"run ended before its first checkpoint: {proc.stderr.read()}"
-        assert time.time() < deadline, "no state.pt appeared"
-        time.sleep(0.02)
-
-
 def test_kill_9_mid_epoch_then_resume_is_bit_for_bit(subset, tmp_path):
     ref = tmp_path / "ref"
     done = run_seqkit("run", "--data", str(subset), "--out", str(ref), *ARGS)
@@ -92,7 +76,7 @@ def test_kill_9_mid_epoch_then_resume_is_bit_for_bit(subset, tmp_path):
         proc = _start(out, subset) if attempt == 0 else subprocess.Popen(
             [sys.executable, "-m", "seqkit", "run", "--data", str(subset), "--out", str(out), *ARGS, "--resume"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        _wait_for_state(out, proc)
+        wait_for_state(out, proc)
         time.sleep(rng.uniform(0.0, 1.5))
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
