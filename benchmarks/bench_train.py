@@ -9,10 +9,13 @@ Rows (same task: surname -> language, GRU hidden 128, one-hot input, batches of 
 3. seqkit ``--cell gru --collator pack`` (the idiomatic torch pipeline: DataLoader, a
    tensor per name, ``pack_sequence``, ``nn.GRU``), whole epochs through the engine;
 4. seqkit ``--cell fused-gru --collator fused-pack`` (fused encode-and-pack + fused GRU),
-   whole epochs through the engine.
+   whole epochs through the engine;
+5. and 6. rows 3 and 4 with ``--precision bf16`` (bfloat16 autocast: bf16 GEMM operands,
+   float32 weights and state), unless ``--no-bf16``: fast only where the CPU multiplies
+   bf16 natively (AVX512-BF16, AMX).
 
-Rows 3 and 4 train the same model on the same split and report the median epoch time,
-names/s and the final top-1 accuracy. Ratios are against row 3. Example::
+Rows 3-6 train the same model on the same split and report the median epoch time,
+names/s and the final top-1 accuracy. Ratios are against row 3 (float32 torch). Example::
 
     python benchmarks/bench_train.py --data ../shared/data/names --epochs 5 --json bench_train.json
 """
@@ -131,13 +134,13 @@ def bench_course_batched(X, Y, languages, hidden, n_batches, batch):
     return n_batches * batch / (time.perf_counter() - t0)
 
 
-def bench_engine(data, cell, collator, hidden, batch, epochs, threads, seed):
+def bench_engine(data, cell, collator, hidden, batch, epochs, threads, seed, precision="fp32"):
     from seqkit.engine import RunConfig, train
 
     with tempfile.TemporaryDirectory() as out:
         cfg = RunConfig(data=str(data), cell=cell, collator=collator, encoder="onehot", hidden_size=hidden,
                         bidirectional=False, batch_size=batch, epochs=epochs, threads=threads, seed=seed,
-                        head_dropout=0.0, label_smoothing=0.0, lr=3e-3, quiet=True, out=out)
+                        head_dropout=0.0, label_smoothing=0.0, lr=3e-3, quiet=True, out=out, precision=precision)
         m = train(cfg)
         hist = [json.loads(line) for line in Path(out, "history.jsonl").read_text().splitlines()]
     secs = statistics.median(h["epoch_seconds"] for h in hist)
@@ -155,6 +158,7 @@ def main(argv=None):
     ap.add_argument("--course-names", type=int, default=512, help="names for the unbatched course loop")
     ap.add_argument("--course-batches", type=int, default=8, help="batches for the batched course loop")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the --precision bf16 rows")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -173,6 +177,14 @@ def main(argv=None):
                              args.threads, args.seed)
     rows.append({"pipeline": "seqkit: --cell fused-gru --collator fused-pack", "names/s": fused_row["names_per_s"],
                  "epoch_s": fused_row["epoch_s"], "top1": fused_row["top1"]})
+    bf16 = {}
+    if args.bf16:
+        for name, cell, collator in (("torch", "gru", "pack"), ("seqkit", "fused-gru", "fused-pack")):
+            r = bench_engine(args.data, cell, collator, args.hidden, args.batch, args.epochs, args.threads, args.seed,
+                             precision="bf16")
+            bf16[name] = r
+            rows.append({"pipeline": f"{name}: --cell {cell} --collator {collator} --precision bf16",
+                         "names/s": r["names_per_s"], "epoch_s": r["epoch_s"], "top1": r["top1"]})
 
     base = torch_row["names_per_s"]
     table = []
@@ -186,8 +198,14 @@ def main(argv=None):
     print_table(table, ["pipeline", "names/s", "epoch s (median)", "top1", "vs torch"])
     print(f"fused vs torch: {fused_row['names_per_s'] / base:.2f}x names/s; "
           f"top1 {fused_row['top1']:.4f} vs {torch_row['top1']:.4f}")
+    extra = {}
+    if bf16:
+        extra = {"fused_bf16_vs_torch": bf16["seqkit"]["names_per_s"] / base,
+                 "fused_bf16_vs_torch_bf16": bf16["seqkit"]["names_per_s"] / bf16["torch"]["names_per_s"]}
+        print(f"fused bf16 vs torch float32: {extra['fused_bf16_vs_torch']:.2f}x, vs torch bf16: "
+              f"{extra['fused_bf16_vs_torch_bf16']:.2f}x names/s; top1 {bf16['seqkit']['top1']:.4f}")
     write_json(args.json, {"benchmark": "train", "machine": machine(), "args": vars(args), "rows": rows,
-                           "fused_vs_torch": fused_row["names_per_s"] / base})
+                           "fused_vs_torch": fused_row["names_per_s"] / base, **extra})
 
 
 if __name__ == "__main__":

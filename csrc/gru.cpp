@@ -24,6 +24,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -73,6 +74,36 @@ bool gemm_rows(int64_t m, int64_t n, int64_t k, const T* a, const T* b, bool b_t
 
 using kernels::bwd_rows;
 using kernels::fwd_rows;
+
+// float <-> bfloat16 conversions of the mixed-precision path's per-step operands: plain
+// loops (round to nearest even, as torch), not ATen copies, whose dispatch would cost more
+// than the conversion of a step's few thousand values.
+SEQKIT_CLONES static void to_bf16(const float* __restrict src, uint16_t* __restrict dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t u;
+    std::memcpy(&u, src + i, sizeof u);
+    // NaN stays NaN (quiet); others round to nearest even
+    dst[i] = (u & 0x7fffffffu) > 0x7f800000u ? uint16_t((u >> 16) | 0x40u)
+                                             : uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  }
+}
+// dst[i] (+)= float(src[i])
+template <bool kAdd>
+SEQKIT_INLINE void from_bf16_impl(const uint16_t* __restrict src, float* __restrict dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t u = uint32_t(src[i]) << 16;
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    dst[i] = kAdd ? dst[i] + f : f;
+  }
+}
+SEQKIT_CLONES static void from_bf16(const uint16_t* src, float* dst, int64_t n) {
+  from_bf16_impl<false>(src, dst, n);
+}
+SEQKIT_CLONES static void add_from_bf16(const uint16_t* src, float* dst, int64_t n) {
+  from_bf16_impl<true>(src, dst, n);
+}
+inline uint16_t* bf16_ptr(const at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); }
 
 // Threads split a step by rows: each chunk runs its own slice of the recurrent GEMM
 // (single-threaded inside the parallel region) and then its gate pass, so a step costs
@@ -141,17 +172,19 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
                                                      b_hh, who);
   const int64_t H = args.H, G = args.G, N = args.N, B = args.B;
   const auto dtype = args.dtype;
-  const bool index_input = args.index_input;
+  const bool index_input = args.index_input, mixed = args.mixed;
   const Steps& st = args.steps;
   const at::Tensor w_hh = args.w_hh;
-  const auto opts = w_hh.options();
+  const auto opts = h0_in.options();  // the compute dtype (float32 in mixed precision)
   at::Tensor bias_ih = args.bias_ih, bias_hh = args.bias_hh;
 
   // input projection: [N, 3H] for dense input, W_ih^T [V, 3H] gathered per row for indices
   at::Tensor gi, idx;
   if (index_input) {
     idx = checked_indices(input, w_ih_in.size(1), who);
-    gi = w_ih_in.t().contiguous();
+    gi = w_ih_in.t().to(dtype).contiguous();
+  } else if (mixed) {
+    gi = at::mm(input.to(at::kBFloat16), w_ih_in.t()).to(dtype);
   } else {
     gi = at::mm(input.contiguous(), w_ih_in.t());
   }
@@ -166,6 +199,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
   // With h0 = 0 (the usual case) rows that start from h0 skip the recurrent GEMM: at
   // the first step that is the whole batch, about 1/T of the forward GEMM work.
   const bool h0_zero = is_all_zero(hbuf);
+  // mixed precision: bf16 copies of the continuing rows of h and their product, the GEMM
+  // through ATen (oneDNN's bf16 kernels), one call per step on the calling thread
+  at::Tensor h16 = mixed ? at::empty({std::max<int64_t>(B, 1), H}, opts.dtype(at::kBFloat16)) : at::Tensor();
+  at::Tensor gh16 = mixed ? at::empty({std::max<int64_t>(B, 1), G}, opts.dtype(at::kBFloat16)) : at::Tensor();
 
   AT_DISPATCH_FLOATING_TYPES(dtype, "seqkit_gru_forward", [&] {
     const scalar_t* gip = gi.data_ptr<scalar_t>();
@@ -173,7 +210,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
     const scalar_t* bih = bias_ih.data_ptr<scalar_t>();
     const scalar_t* bhh = bias_hh.data_ptr<scalar_t>();
     scalar_t* hb = hbuf.data_ptr<scalar_t>();
-    const scalar_t* whp = w_hh.data_ptr<scalar_t>();
+    const scalar_t* whp = mixed ? nullptr : w_hh.data_ptr<scalar_t>();  // bf16 in mixed: GEMM via ATen
     scalar_t* ghp = gh.data_ptr<scalar_t>();
     scalar_t* gp = gates.data_ptr<scalar_t>();
     scalar_t* hpp = hprev.data_ptr<scalar_t>();
@@ -184,8 +221,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
       const int64_t nc = h0_zero ? continuing_rows(st, t, reverse) : bs;
       for_rows(bs, grain, [&](int64_t b0, int64_t b1, int64_t) {
         const int64_t g1 = std::min(b1, nc);
-        if (g1 > b0 && !gemm_rows<scalar_t>(g1 - b0, G, H, hb + b0 * H, whp, true, scalar_t(0),
-                                             ghp + b0 * G)) {
+        if (g1 > b0 && mixed) {  // this chunk's rows of h in bf16, their product back in float
+          at::Tensor h_c = h16.narrow(0, b0, g1 - b0), g_c = gh16.narrow(0, b0, g1 - b0);
+          to_bf16(reinterpret_cast<const float*>(hb + b0 * H), bf16_ptr(h16) + b0 * H, (g1 - b0) * H);
+          at::mm_out(g_c, h_c, w_hh_t);
+          from_bf16(bf16_ptr(gh16) + b0 * G, reinterpret_cast<float*>(ghp + b0 * G), (g1 - b0) * G);
+        } else if (g1 > b0 && !gemm_rows<scalar_t>(g1 - b0, G, H, hb + b0 * H, whp, true, scalar_t(0),
+                                                    ghp + b0 * G)) {
           at::Tensor gh_c = gh.narrow(0, b0, g1 - b0);
           at::mm_out(gh_c, hbuf.narrow(0, b0, g1 - b0), w_hh_t);
         }
@@ -212,7 +254,10 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
   const Steps st = check_steps(batch_sizes, N, B, who);
   const bool index_input = !at::isFloatingType(input.scalar_type());
   const at::Tensor w_hh = w_hh_in.contiguous();
-  const auto opts = w_hh.options();
+  // bfloat16 weights: the forward ran in mixed precision (see gru_checks.h); the gate
+  // gradients and the state stay in the compute dtype, the GEMMs take bf16 operands
+  const bool mixed = w_hh.scalar_type() == at::kBFloat16;
+  const auto opts = gates_in.options();  // the compute dtype
   // an empty grad_output stands for zeros (the output was not used, e.g. only h_n was)
   const bool has_gout = grad_output_in.numel() != 0;
   TORCH_CHECK_VALUE((!has_gout || grad_output_in.sizes() == at::IntArrayRef({N, H})) &&
@@ -236,8 +281,10 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
   const int64_t per_slot = 4 * H + V * G;
   at::Tensor partial = at::zeros({slots, per_slot}, opts.dtype(at::kDouble));
   const int64_t grain = grain_rows(H);
+  at::Tensor dg16 = mixed ? at::empty({std::max<int64_t>(B, 1), G}, opts.dtype(at::kBFloat16)) : at::Tensor();
+  at::Tensor dh16 = mixed ? at::empty({std::max<int64_t>(B, 1), H}, opts.dtype(at::kBFloat16)) : at::Tensor();
 
-  AT_DISPATCH_FLOATING_TYPES(w_hh.scalar_type(), "seqkit_gru_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "seqkit_gru_backward", [&] {
     const scalar_t* gop = has_gout ? gout.data_ptr<scalar_t>() : nullptr;
     const scalar_t* gp = gates.data_ptr<scalar_t>();
     const scalar_t* hpp = hprev.data_ptr<scalar_t>();
@@ -246,7 +293,7 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
     scalar_t* dip = index_input ? nullptr : dgi.data_ptr<scalar_t>();
     scalar_t* dgp = dgh.data_ptr<scalar_t>();
     double* pp = partial.data_ptr<double>();
-    const scalar_t* whp = w_hh.data_ptr<scalar_t>();
+    const scalar_t* whp = mixed ? nullptr : w_hh.data_ptr<scalar_t>();  // bf16 in mixed: GEMM via ATen
     for (int64_t k = 0; k < st.T; ++k) {
       // opposite order of the forward pass
       const int64_t t = reverse ? k : st.T - 1 - k;
@@ -258,8 +305,13 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
         double* acc = pp + slot * per_slot;
         bwd_rows(b0, b1, H, off, gop, gp, hpp, ip, dh, dip, acc + 4 * H, dgp, acc);
         const int64_t g1 = std::min(b1, nc);
-        if (g1 > b0 && !gemm_rows<scalar_t>(g1 - b0, H, G, dgp + (off + b0) * G, whp, false,
-                                             scalar_t(1), dh + b0 * H)) {
+        if (g1 > b0 && mixed) {  // dh += dgh @ W_hh on bf16 operands, for this chunk's rows
+          at::Tensor g_c = dg16.narrow(0, b0, g1 - b0), d_c = dh16.narrow(0, b0, g1 - b0);
+          to_bf16(reinterpret_cast<const float*>(dgp + (off + b0) * G), bf16_ptr(dg16) + b0 * G, (g1 - b0) * G);
+          at::mm_out(d_c, g_c, w_hh);
+          add_from_bf16(bf16_ptr(dh16) + b0 * H, reinterpret_cast<float*>(dh + b0 * H), (g1 - b0) * H);
+        } else if (g1 > b0 && !gemm_rows<scalar_t>(g1 - b0, H, G, dgp + (off + b0) * G, whp, false,
+                                                    scalar_t(1), dh + b0 * H)) {
           at::Tensor dh_c = dhbuf.narrow(0, b0, g1 - b0);
           dh_c.addmm_(dgh.narrow(0, off + b0, g1 - b0), w_hh);
         }
@@ -271,18 +323,23 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
   if (index_input) {  // every row added its [dar, daz, dan] to one row of grad W_ih^T
     sums.narrow(0, 0, G).copy_(sums.narrow(0, 4 * H, V * G).view({V, G}).sum(0));
   }
-  sums = sums.to(w_hh.scalar_type());
+  sums = sums.to(opts.dtype());
+  // in mixed precision the weight GEMMs take bf16 operands and give the weights' dtype
+  const auto wdt = w_hh.scalar_type();
+  auto op16 = [&](const at::Tensor& x) { return mixed ? x.to(at::kBFloat16) : x; };
   // rows of the first step have h_prev = h0: nothing to add when h0 = 0
   const int64_t skip = (!reverse && st.T > 0 && is_all_zero(h0.contiguous())) ? st.bs[0] : 0;
-  at::Tensor grad_w_hh = skip < N ? at::mm(dgh.narrow(0, skip, N - skip).t(), hprev.narrow(0, skip, N - skip))
+  at::Tensor grad_w_hh = skip < N ? at::mm(op16(dgh.narrow(0, skip, N - skip)).t(),
+                                           op16(hprev.narrow(0, skip, N - skip)))
                                   : at::zeros_like(w_hh);
   at::Tensor grad_w_ih, grad_input;
   if (index_input) {
-    grad_w_ih = sums.narrow(0, 4 * H, V * G).view({V, G}).t().contiguous();
+    grad_w_ih = sums.narrow(0, 4 * H, V * G).view({V, G}).t().to(wdt).contiguous();
     grad_input = at::empty({0}, opts);
   } else {
-    grad_w_ih = at::mm(dgi.t(), input.contiguous());
-    grad_input = input_grad ? at::mm(dgi, w_ih) : at::empty({0}, opts);
+    const at::Tensor dgi_op = op16(dgi);
+    grad_w_ih = at::mm(dgi_op.t(), op16(input.contiguous()));
+    grad_input = input_grad ? at::mm(dgi_op, w_ih).to(opts.dtype()) : at::empty({0}, opts);
   }
   at::Tensor grad_b_ih = has_bias ? sums.narrow(0, 0, G).clone() : at::empty({0}, opts);
   at::Tensor grad_b_hh = has_bias ? at::cat({sums.narrow(0, 0, 2 * H), sums.narrow(0, 3 * H, H)})

@@ -46,10 +46,17 @@ inline Steps check_steps(const at::Tensor& batch_sizes, int64_t N, int64_t B, co
 }
 
 // The validated arguments of gru_forward (on any device).
+//
+// Mixed precision (CPU): weights in bfloat16 with input, h0 and biases in float32 mean
+// "bf16 products, float32 state": the GEMMs take bfloat16 operands (the hardware's bf16
+// dot products, float32 accumulation) and everything else (gates, state, outputs, saved
+// tensors) is float32. That is what seqkit.ops.gru_layer passes under
+// torch.autocast("cpu", dtype=torch.bfloat16). `dtype` is the compute dtype.
 struct GruForwardArgs {
   int64_t H = 0, G = 0, N = 0, B = 0;
   at::ScalarType dtype;
   bool index_input = false;
+  bool mixed = false;  // bfloat16 weights, float32 state (see above)
   Steps steps;
   at::Tensor w_hh, bias_ih, bias_hh;  // contiguous; zero biases when absent
 };
@@ -63,11 +70,15 @@ inline GruForwardArgs check_gru_forward_args(const at::Tensor& input, const at::
                     ": weight_hh must be [3*hidden, hidden], got ", w_hh.sizes());
   a.H = w_hh.size(1);
   a.G = 3 * a.H;
-  a.dtype = w_hh.scalar_type();
+  a.mixed = w_hh.scalar_type() == at::kBFloat16;
+  a.dtype = a.mixed ? at::kFloat : w_hh.scalar_type();
   TORCH_CHECK_TYPE(a.dtype == at::kFloat || a.dtype == at::kDouble, who,
-                   ": weights must be float32 or float64, got ", a.dtype);
-  TORCH_CHECK_VALUE(w_ih.dim() == 2 && w_ih.size(0) == a.G && w_ih.scalar_type() == a.dtype, who,
-                    ": weight_ih must be [3*hidden, input] of the weights' dtype, got ", w_ih.sizes(), " ",
+                   ": weights must be float32, float64 or (mixed precision: with float32 input and h0) "
+                   "bfloat16, got ", w_hh.scalar_type());
+  TORCH_CHECK_TYPE(!a.mixed || w_hh.device().is_cpu(), who,
+                   ": bfloat16 weights (mixed precision) are supported on the CPU only; pass float32 weights");
+  TORCH_CHECK_VALUE(w_ih.dim() == 2 && w_ih.size(0) == a.G && w_ih.scalar_type() == w_hh.scalar_type(), who,
+                    ": weight_ih must be [3*hidden, input] of weight_hh's dtype, got ", w_ih.sizes(), " ",
                     w_ih.scalar_type());
   a.index_input = !at::isFloatingType(input.scalar_type());
   a.N = input.size(0);
@@ -83,13 +94,13 @@ inline GruForwardArgs check_gru_forward_args(const at::Tensor& input, const at::
   a.B = h0.size(0);
   a.steps = check_steps(batch_sizes, a.N, a.B, who);
   a.w_hh = w_hh.contiguous();
-  const auto opts = a.w_hh.options();
+  const auto opts = h0.options();
   a.bias_ih = b_ih.has_value() ? b_ih->contiguous() : at::zeros({a.G}, opts);
   a.bias_hh = b_hh.has_value() ? b_hh->contiguous() : at::zeros({a.G}, opts);
   TORCH_CHECK_VALUE(a.bias_ih.numel() == a.G && a.bias_hh.numel() == a.G, who,
                     ": biases must have 3*hidden = ", a.G, " entries");
   TORCH_CHECK_TYPE(a.bias_ih.scalar_type() == a.dtype && a.bias_hh.scalar_type() == a.dtype, who,
-                   ": biases must have the weights' dtype");
+                   ": biases must be ", a.dtype, " (float32 with bfloat16 weights)");
   return a;
 }
 

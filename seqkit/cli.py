@@ -119,7 +119,7 @@ def _run_args() -> list[str]:
 
 def build_cli() -> click.Group:
     """A fresh ``seqkit`` command group."""
-    from .engine import BALANCE, OPTIMIZERS, SCHEDULES, RunConfig
+    from .engine import BALANCE, OPTIMIZERS, PRECISIONS, SCHEDULES, RunConfig
 
     defaults = {f.name: f.default for f in fields(RunConfig) if not callable(f.default_factory)}
 
@@ -170,6 +170,10 @@ def build_cli() -> click.Group:
                   help="Clip the gradient norm to this value (0: off).")
     @click.option("--ema", type=float, default=defaults["ema"], show_default=True,
                   help="Evaluate and save an exponential moving average of the weights with this decay (0: off).")
+    @click.option("--precision", type=click.Choice(PRECISIONS), default=defaults["precision"], show_default=True,
+                  help="bf16: mixed precision (bfloat16 autocast for the matrix products and the fused GRU's "
+                       "GEMMs; float32 weights, state and losses), fast where the CPU has bf16 instructions "
+                       "(AVX512-BF16, AMX) or on CUDA; auto: bf16 there, else fp32.")
     @click.option("--label-smoothing", type=float, default=defaults["label_smoothing"], show_default=True)
     @click.option("--balance", type=click.Choice(BALANCE), default=defaults["balance"], show_default=True,
                   help="Class balancing: weighted sampler, weighted loss, or none.")
@@ -317,13 +321,22 @@ def build_cli() -> click.Group:
     @click.option("--data", type=str, default=None, metavar="PATH",
                   help="Evaluate on all of PATH (default: the run's own test split).")
     @click.option("--device", type=str, default="cpu", show_default=True, metavar="auto|cpu|cuda")
+    @click.option("--beam", type=click.IntRange(min=1), default=None, metavar="K",
+                  help="seq2seq: beam width of the decoding (1: greedy; default: the run's).")
+    @click.option("-o", "--option", "options", multiple=True, metavar="task.KEY=VALUE",
+                  help="Override one of the run's task options, e.g. -o task.length_penalty=1.0.")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-    def eval_cmd(checkpoint, data, device, as_json):
+    def eval_cmd(checkpoint, data, device, beam, options, as_json):
         """Evaluate a trained checkpoint."""
         from .engine import evaluate_run, load_run
 
+        extra = _parse_options(options)
+        if set(extra) - {"task"}:
+            raise CLIError(f"seqkit eval: -o takes task options only (task.KEY=VALUE), got "
+                           f"{', '.join(sorted(set(extra) - {'task'}))}")
+        task_options = {**extra.get("task", {}), **({"beam": beam} if beam is not None else {})}
         try:
-            loaded = load_run(checkpoint, device=device)
+            loaded = load_run(checkpoint, device=device, task_options=task_options)
             metrics = evaluate_run(loaded, data)
         except SeqkitError as exc:
             raise CLIError(str(exc)) from None

@@ -45,6 +45,9 @@ SCHEDULES = ("onecycle", "cosine", "none")
 BALANCE = ("none", "sampler", "loss")
 DEVICES = ("auto", "cpu", "cuda")
 NAN_POLICIES = ("error", "skip")
+#: --precision: float32 throughout, bfloat16 autocast for the matrix products, or auto
+#: (bf16 where the hardware multiplies bf16 natively, see :func:`resolve_precision`)
+PRECISIONS = ("fp32", "bf16", "auto")
 
 
 @dataclass
@@ -74,6 +77,7 @@ class RunConfig:
     clip: float | None = 1.0
     label_smoothing: float = 0.1
     ema: float = 0.0
+    precision: str = "fp32"
     balance: str = "none"
     bucket: bool = True
     test_size: float = 0.2
@@ -134,6 +138,8 @@ class RunConfig:
                                          f"{self.checkpoint_every}")
         need(not (self.resume and self.overwrite), "--resume and --overwrite exclude each other; pass one")
         check_on_bad_line(self.on_bad_line)
+        need(self.precision in PRECISIONS, f"--precision must be one of {', '.join(PRECISIONS)}, "
+                                           f"got {self.precision!r}")
         need(self.nan_policy in NAN_POLICIES, f"--nan-policy must be one of {', '.join(NAN_POLICIES)}, "
                                               f"got {self.nan_policy!r}")
         return self
@@ -268,9 +274,44 @@ def _log(config: RunConfig, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
-def evaluate_batches(task, model: nn.Module, loader, device: torch.device) -> dict:
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 natively: a CUDA GPU that supports it, or a CPU
+    with AVX512-BF16 or AMX-BF16 (read from /proc/cpuinfo; elsewhere: no). Without them
+    bf16 products are emulated and slower than float32."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``fp32`` or ``bf16`` for ``--precision`` on ``device`` (``auto``: bf16 where native)."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
+def autocast(precision: str, device: torch.device):
+    """The context of a forward pass at ``--precision``: ``bf16`` is ``torch.autocast`` with
+    bfloat16 on ``device`` (matrix products and the fused GRU's GEMMs in bf16, weights,
+    optimizer state, losses and softmaxes in float32); ``fp32`` changes nothing; ``auto``
+    is one of them (:func:`resolve_precision`)."""
+    precision = resolve_precision(precision, device)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def evaluate_batches(task, model: nn.Module, loader, device: torch.device, precision: str = "fp32") -> dict:
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast(precision, device):
         return task.evaluate(model, (b.to(device) for b in loader), device)
 
 
@@ -438,8 +479,9 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
         if world.distributed else test_loader
     waste = padding_waste(sampler.batches(), train_ds.lengths())
     _log(config, f"model: {config.cell} x{config.layers}{' bidirectional' if config.bidirectional else ''}, "
-                 f"hidden {config.hidden_size}, {n_params:,} parameters, on {device}; "
-                 f"batches of {config.batch_size}"
+                 f"hidden {config.hidden_size}, {n_params:,} parameters, on {device}"
+                 + (", bf16 mixed precision" if resolve_precision(config.precision, device) == "bf16" else "")
+                 + f"; batches of {config.batch_size}"
                  + (f" x {world.size} processes ({world.backend})" if world.distributed else "")
                  + f", padding waste {waste:.1%}{' (bucketed)' if config.bucket else ''}")
 
@@ -520,7 +562,8 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
         t0 = time.perf_counter() - progress["epoch_seconds"]
         for step, batch in enumerate(batches, start=first + 1):
             batch = batch.to(device, non_blocking=True)
-            loss = task.loss(ddp, batch)
+            with autocast(config.precision, device):
+                loss = task.loss(ddp, batch)
             if world.distributed:  # DDP averages over ranks: weight by share so it is the global batch's mean
                 loss = loss * (batch.size * world.size / global_sizes[step - 1 - first])
             opt.zero_grad(set_to_none=True)
@@ -568,7 +611,8 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
             device=device)
         counters["names_seen"] += int(epoch_names)
         counters["tokens_seen"] += int(epoch_tokens)
-        metrics = evaluate_distributed(task, final_model, test_loader, full_test_loader, device, world)
+        metrics = evaluate_distributed(task, final_model, test_loader, full_test_loader, device, world,
+                                       config.precision)
         record = {"epoch": epoch, "train_loss": loss_sum / max(1, n_sum), "test_loss": metrics["loss"],
                   **{k: v for k, v in task.epoch_record(metrics).items() if k != "loss"},
                   "lr": opt.param_groups[0]["lr"], "epoch_seconds": epoch_seconds,
@@ -590,6 +634,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
     metrics = task.finalize(metrics, train_dataset=train_ds, test_dataset=test_ds)
     metrics.update({
         "epochs": config.epochs,
+        "precision": resolve_precision(config.precision, device),
         "train_seconds": counters["train_seconds"],
         "wall_seconds": time.perf_counter() - t_start,
         "names_per_second": counters["names_seen"] / max(1e-9, counters["train_seconds"]),
@@ -627,14 +672,14 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
     return metrics
 
 
-def evaluate_distributed(task, model, shard_loader, full_loader, device, world) -> dict:
+def evaluate_distributed(task, model, shard_loader, full_loader, device, world, precision: str = "fp32") -> dict:
     """Metrics on the test set; with several processes each evaluates its share and the
     task's partial results are gathered (tasks without :meth:`Task.evaluate_part` evaluate
     the whole set on every rank)."""
     if not world.distributed:
-        return evaluate_batches(task, model, full_loader, device)
+        return evaluate_batches(task, model, full_loader, device, precision)
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast(precision, device):
         part = task.evaluate_part(model, (b.to(device) for b in shard_loader), device)
         if part is None:
             return task.evaluate(model, (b.to(device) for b in full_loader), device)
@@ -653,11 +698,14 @@ class Loaded:
     collator: Any
 
 
-def load_run(path: str, device: str = "cpu") -> Loaded:
-    """Rebuild task, encoder, cell and model from ``checkpoint.pt`` (weights only)."""
+def load_run(path: str, device: str = "cpu", *, task_options: dict | None = None) -> Loaded:
+    """Rebuild task, encoder, cell and model from ``checkpoint.pt`` (weights only).
+    ``task_options`` override the run's own (e.g. ``{"beam": 10}`` for a seq2seq run)."""
     ckpt = load_checkpoint(path)
     try:
         config = RunConfig.from_dict(ckpt["config"])
+        if task_options:
+            config = replace(config, task_options={**config.task_options, **task_options})
         encoder = registry.encoders.create(ckpt["encoder"]["name"])
         encoder.load_state_dict(ckpt["encoder"]["state"])
         labels = list(ckpt["labels"])
@@ -685,7 +733,7 @@ def predict(loaded: Loaded, texts: list[str], *, top_k: int = 3, **options) -> l
             raise DataError(f"text {i} ({t!r}) is empty after encoding; give a non-empty name")
     device = next(loaded.model.parameters()).device
     batch = loaded.collator([(t, None) for t in texts]).to(device)
-    with torch.no_grad():
+    with torch.no_grad(), autocast(loaded.config.precision, device):
         return loaded.task.predict(loaded.model, batch, labels=loaded.labels, top_k=top_k, **options)
 
 
@@ -711,7 +759,7 @@ def evaluate_run(loaded: Loaded, data: str | None = None, *, batch_size: int = 5
     sampler = BucketBatchSampler(eval_ds.lengths(), batch_size, bucket=True, shuffle=False)
     device = next(loaded.model.parameters()).device
     loader = DataLoader(eval_ds, batch_sampler=sampler, collate_fn=loaded.collator)
-    metrics = evaluate_batches(loaded.task, loaded.model, loader, device)
+    metrics = evaluate_batches(loaded.task, loaded.model, loader, device, loaded.config.precision)
     metrics["examples"] = len(eval_ds)
     metrics["evaluated_on"] = where
     return metrics

@@ -295,9 +295,20 @@ def gru_layer(input: Tensor, batch_sizes: Tensor, h0: Tensor, w_ih: Tensor, w_hh
     Differentiable with respect to input (dense), h0 and the weights. The compiled kernel
     serves float32/float64 tensors on the CPU, and on CUDA when seqkit._C was built with
     the CUDA kernels; anything else (another device, half precision) takes the reference
-    path.
+    path. Under ``torch.autocast("cpu", dtype=torch.bfloat16)`` the CPU kernel runs in mixed
+    precision: bf16 operands for the GEMMs (float32 accumulation), float32 state, gates and
+    outputs, gradients in the parameters' dtype (float32), as autocast treats a Linear.
     """
     dev = w_hh.device.type
+    if (backend() == "cpp" and dev == "cpu" and input.device.type == "cpu" and w_hh.dtype == torch.float32
+            and _autocast_bf16_cpu()):
+        # mixed precision: bf16 operands for the GEMMs (the weights cast here, differentiably,
+        # as autocast casts a Linear's), float32 input, state, gates and outputs
+        x = input.float() if input.is_floating_point() else input
+        out, h_n, _, _ = torch.ops.seqkit.gru_forward(
+            x, batch_sizes, h0.float(), w_ih.to(torch.bfloat16), w_hh.to(torch.bfloat16),
+            None if b_ih is None else b_ih.float(), None if b_hh is None else b_hh.float(), bool(reverse))
+        return out, h_n
     if (backend() == "cpp" and input.device.type == dev
             and (dev == "cpu" or (dev == "cuda" and _has_cuda_kernels()
                                   and (not input.is_floating_point() or input.dtype == w_hh.dtype)
@@ -307,6 +318,11 @@ def gru_layer(input: Tensor, batch_sizes: Tensor, h0: Tensor, w_ih: Tensor, w_hh
                                                       bool(reverse))
         return out, h_n
     return _gru_layer_reference(input, batch_sizes, h0, w_ih, w_hh, b_ih, b_hh, bool(reverse))
+
+
+def _autocast_bf16_cpu() -> bool:
+    """Whether ``torch.autocast("cpu", dtype=torch.bfloat16)`` is active here."""
+    return torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
 
 
 def _has_cuda_kernels() -> bool:
@@ -373,19 +389,20 @@ def _register_python_side():
     def _gru_forward_fake(input, batch_sizes, h0, w_ih, w_hh, b_ih, b_hh, reverse):
         n = input.shape[0]
         h = w_hh.shape[1]
-        return (w_hh.new_empty((n, h)), h0.new_empty(h0.shape), w_hh.new_empty((n, 4 * h)),
-                w_hh.new_empty((n, h)))
+        # h0 has the compute dtype (float32 also when the weights are bfloat16: mixed precision)
+        return (h0.new_empty((n, h)), h0.new_empty(h0.shape), h0.new_empty((n, 4 * h)),
+                h0.new_empty((n, h)))
 
     @torch.library.register_fake("seqkit::gru_backward")
     def _gru_backward_fake(grad_output, grad_hn, input, batch_sizes, h0, w_ih, w_hh, gates, hprev,
                            reverse, has_bias, input_grad, h0_grad):
         g = w_hh.shape[0]
         dense = input.is_floating_point()
-        gin = w_hh.new_empty(input.shape) if dense and input_grad else w_hh.new_empty((0,))
+        gin = h0.new_empty(input.shape) if dense and input_grad else h0.new_empty((0,))
         gb = (g,) if has_bias else (0,)
         gh0 = h0.new_empty(h0.shape) if h0_grad else h0.new_empty((0,))
         return (gin, gh0, w_ih.new_empty(w_ih.shape), w_hh.new_empty(w_hh.shape),
-                w_hh.new_empty(gb), w_hh.new_empty(gb))
+                h0.new_empty(gb), h0.new_empty(gb))
 
     def _setup_context(ctx, inputs, output):
         input, batch_sizes, h0, w_ih, w_hh, b_ih, b_hh, reverse = inputs
