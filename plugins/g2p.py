@@ -39,11 +39,15 @@ class SequencePairs(Dataset):
     """A ``Dataset`` of ``(text, target_tokens)`` pairs, ``target_tokens`` a tuple of str.
 
     ``target_joiner`` is how the tokens are written back as text (" " for space-split
-    targets, "" for character targets).
+    targets, "" for character targets). ``references`` (optional, e.g. ``cmudict``'s) maps
+    a text to every valid target in the source file, also those the dataset does not
+    train on (``alternates=first``): the ``seq2seq`` task scores its ``*_any`` metrics
+    against them.
     """
 
     def __init__(self, texts: Sequence[str], targets: Sequence[Sequence[str]], *, source: str = "",
-                 skipped: SkipReport | None = None, target_joiner: str = " "):
+                 skipped: SkipReport | None = None, target_joiner: str = " ",
+                 references: dict[str, list[tuple[str, ...]]] | None = None):
         if len(texts) != len(targets):
             raise ValueError(f"{len(texts)} texts but {len(targets)} targets")
         self.texts = list(texts)
@@ -51,6 +55,7 @@ class SequencePairs(Dataset):
         self.source = source
         self.skipped = skipped or SkipReport()
         self.target_joiner = target_joiner
+        self.references = references
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -63,7 +68,7 @@ class SequencePairs(Dataset):
 
     def subset(self, indices: Sequence[int]) -> SequencePairs:
         return SequencePairs([self.texts[i] for i in indices], [self.targets[i] for i in indices],
-                             source=self.source, target_joiner=self.target_joiner)
+                             source=self.source, target_joiner=self.target_joiner, references=self.references)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self)} pairs, source={self.source!r})"
@@ -138,14 +143,15 @@ def cmudict(path: str | None = None, *, stress: bool = False, alternates: str = 
     ``# comments`` removed). ``stress``: keep the vowels' stress digits (AH0, EY1) or strip
     them (AH, EY; the default, 39 phonemes as in the published G2P results).
     ``alternates``: ``first`` keeps each word's first pronunciation, ``all`` keeps every
-    ``word(2)`` variant as another pair for the same word (scored against the closest)."""
+    ``word(2)`` variant as another pair for the same word (scored against the closest).
+    Either way the dataset's ``references`` list every pronunciation of each word."""
     check_on_bad_line(on_bad_line)
     if alternates not in ALTERNATES:
         raise ConfigError(f"dataset 'cmudict': alternates must be one of {', '.join(ALTERNATES)}, "
                           f"got {alternates!r} (-o dataset.alternates=all)")
     path = expand(path) if path else locate_cmudict()
     texts, targets, skips = [], [], SkipReport()
-    seen: set[str] = set()
+    variants: dict[str, list[tuple[str, ...]]] = {}
     for number, line in iter_lines(read_text(path)):
         content = line.split("#", 1)[0].strip()
         if not content:
@@ -165,16 +171,20 @@ def cmudict(path: str | None = None, *, stress: bool = False, alternates: str = 
         alt = _ALTERNATE.match(word)
         if alt:
             word = alt.group(1)
-        if word in seen and alternates == "first":
-            continue
-        seen.add(word)
         if not stress:
             phones = [p.rstrip("012") for p in phones]
+        known = variants.get(word)
+        if known is None:
+            variants[word] = [tuple(phones)]
+        elif tuple(phones) not in known:  # without stress two variants may coincide
+            known.append(tuple(phones))
+        if known is not None and alternates == "first":
+            continue
         texts.append(word)
         targets.append(phones)
     require_nonempty(path, len(texts), "pronunciations")
     skips.warn()
-    return SequencePairs(texts, targets, source=path, skipped=skips, target_joiner=" ")
+    return SequencePairs(texts, targets, source=path, skipped=skips, target_joiner=" ", references=variants)
 
 
 @hookimpl

@@ -87,7 +87,8 @@ class Seq2SeqTask(Task):
     headline = "wer"
     summary_keys = ("per", "wer", "exact_match")
     #: RunConfig values this task uses unless the user set them (see docs/seq2seq.md)
-    defaults: ClassVar[dict] = {"dataset": "cmudict", "hidden_size": 128, "embedding_dim": 64, "epochs": 16,
+    defaults: ClassVar[dict] = {"dataset": "cmudict", "cell": "fused-gru", "collator": "fused-pack",
+                                "precision": "auto", "hidden_size": 128, "embedding_dim": 64, "epochs": 22,
                                 "batch_size": 128, "lr": 3e-3, "weight_decay": 0.01, "label_smoothing": 0.1,
                                 "input_dropout": 0.0, "head_dropout": 0.0, "test_size": 0.1}
 
@@ -113,6 +114,10 @@ class Seq2SeqTask(Task):
         self.unknown_target_tokens = 0
         self.epochs: int | None = None  # set by setup(): training evaluates once per epoch
         self.evaluations = 0
+        # every valid target of a text in the data file (cmudict: all pronunciations), for
+        # the *_any metrics; keyed by encoded source once the encoder is known
+        self.references: dict[str, list[tuple[str, ...]]] | None = None
+        self._references_by_source: dict[tuple, list[tuple[str, ...]]] | None = None
 
     # -- data ----------------------------------------------------------------------
     def split(self, ds, config):
@@ -142,6 +147,8 @@ class Seq2SeqTask(Task):
         test_texts = {distinct[j] for j in perm[:n_test]}
         train = [i for i in keep if ds.texts[i] not in test_texts]
         test = [i for i in keep if ds.texts[i] in test_texts]
+        self.references = getattr(ds, "references", None) or None
+        self._references_by_source = None
         report = {"train": len(train), "test": len(test), "by": "distinct source text",
                   "train_texts": len(distinct) - n_test, "test_texts": n_test, "dedup": bool(config.dedup),
                   "duplicates_dropped": dropped, "test_texts_seen_in_train": 0, "test_overlap_fraction": 0.0}
@@ -221,6 +228,12 @@ class Seq2SeqTask(Task):
         if len(beams) > 1:
             greedy = sequence_metrics((preds[1][s], refs[s]) for s in preds[1])
             out.update({f"greedy_{k}": greedy[k] for k in ("per", "wer", "exact_match")})
+        extra = self._extra_references()
+        if extra is not None:
+            scored = [(best[s], refs[s] + [r for r in extra.get(s, ()) if r not in refs[s]]) for s in best]
+            any_ref = sequence_metrics(scored)
+            out.update({f"{k}_any": any_ref[k] for k in ("per", "wer", "exact_match")})
+            out["sources_with_alternates"] = sum(len(r) > 1 for _, r in scored)
         out["unknown_target_tokens"] = unknown
         self.errors = []
         for src, pred in best.items():
@@ -231,8 +244,19 @@ class Seq2SeqTask(Task):
         self.unknown_target_tokens = unknown
         return out
 
+    def _extra_references(self) -> dict[tuple, list[tuple[str, ...]]] | None:
+        """The dataset's references keyed by encoded source (None without them)."""
+        if self.references is None or self.encoder is None:
+            return None
+        if self._references_by_source is None:
+            by_source: dict[tuple, list[tuple[str, ...]]] = {}
+            for text, variants in self.references.items():
+                by_source.setdefault(tuple(self.encoder.encode(text)), []).extend(variants)
+            self._references_by_source = by_source
+        return self._references_by_source
+
     def epoch_record(self, metrics):
-        return {k: metrics[k] for k in ("per", "wer", "exact_match") if k in metrics}
+        return {k: metrics[k] for k in ("per", "wer", "exact_match", "wer_any") if k in metrics}
 
     def finalize(self, metrics, *, train_dataset, test_dataset):
         metrics["target_vocabulary"] = len(self.vocab) - 4

