@@ -199,8 +199,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
   // With h0 = 0 (the usual case) rows that start from h0 skip the recurrent GEMM: at
   // the first step that is the whole batch, about 1/T of the forward GEMM work.
   const bool h0_zero = is_all_zero(hbuf);
-  // mixed precision: bf16 copies of the continuing rows of h and their product, the GEMM
-  // through ATen (oneDNN's bf16 kernels), one call per step on the calling thread
+  // mixed precision: bf16 copies of the continuing rows of h and their product; each row
+  // chunk of a step converts its own rows and multiplies them through ATen (oneDNN's bf16
+  // kernels) on the thread that owns the chunk
   at::Tensor h16 = mixed ? at::empty({std::max<int64_t>(B, 1), H}, opts.dtype(at::kBFloat16)) : at::Tensor();
   at::Tensor gh16 = mixed ? at::empty({std::max<int64_t>(B, 1), G}, opts.dtype(at::kBFloat16)) : at::Tensor();
 
