@@ -89,7 +89,7 @@ class Seq2SeqTask(Task):
     #: RunConfig values this task uses unless the user set them (see docs/seq2seq.md)
     defaults: ClassVar[dict] = {"dataset": "cmudict", "cell": "fused-gru", "collator": "fused-pack",
                                 "precision": "auto", "hidden_size": 128, "embedding_dim": 64, "epochs": 22,
-                                "batch_size": 128, "lr": 3e-3, "weight_decay": 0.01, "label_smoothing": 0.1,
+                                "batch_size": 128, "lr": 1.5e-3, "weight_decay": 0.01, "label_smoothing": 0.1,
                                 "input_dropout": 0.0, "head_dropout": 0.0, "test_size": 0.1}
 
     def __init__(self, *, beam: int = 5, teacher_forcing: float = 1.0, attention: bool = True,
