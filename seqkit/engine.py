@@ -16,6 +16,7 @@ applies them to every field a plain ``RunConfig(task=...)`` left at the global d
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -274,10 +275,11 @@ def _log(config: RunConfig, msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+@functools.lru_cache(maxsize=None)
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` multiplies bfloat16 natively: a CUDA GPU that supports it, or a CPU
     with AVX512-BF16 or AMX-BF16 (read from /proc/cpuinfo; elsewhere: no). Without them
-    bf16 products are emulated and slower than float32."""
+    bf16 products are emulated and slower than float32. Asked once per device."""
     if device.type == "cuda":
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     if device.type != "cpu":
@@ -464,6 +466,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
     collator = task.make_collator(encoder, labels or None, config)
 
     model = build_model(task, encoder, labels, config).to(device)
+    precision = resolve_precision(config.precision, device)  # fp32 or bf16 (auto: what the device does natively)
     n_params = sum(p.numel() for p in model.parameters())
     if world.distributed:  # the same initial weights everywhere (DDP broadcasts rank 0's), own dropout per rank
         torch.manual_seed(config.seed + 1_000_003 * world.rank)
@@ -480,7 +483,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
     waste = padding_waste(sampler.batches(), train_ds.lengths())
     _log(config, f"model: {config.cell} x{config.layers}{' bidirectional' if config.bidirectional else ''}, "
                  f"hidden {config.hidden_size}, {n_params:,} parameters, on {device}"
-                 + (", bf16 mixed precision" if resolve_precision(config.precision, device) == "bf16" else "")
+                 + (", bf16 mixed precision" if precision == "bf16" else "")
                  + f"; batches of {config.batch_size}"
                  + (f" x {world.size} processes ({world.backend})" if world.distributed else "")
                  + f", padding waste {waste:.1%}{' (bucketed)' if config.bucket else ''}")
@@ -562,7 +565,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
         t0 = time.perf_counter() - progress["epoch_seconds"]
         for step, batch in enumerate(batches, start=first + 1):
             batch = batch.to(device, non_blocking=True)
-            with autocast(config.precision, device):
+            with autocast(precision, device):
                 loss = task.loss(ddp, batch)
             if world.distributed:  # DDP averages over ranks: weight by share so it is the global batch's mean
                 loss = loss * (batch.size * world.size / global_sizes[step - 1 - first])
@@ -612,7 +615,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
         counters["names_seen"] += int(epoch_names)
         counters["tokens_seen"] += int(epoch_tokens)
         metrics = evaluate_distributed(task, final_model, test_loader, full_test_loader, device, world,
-                                       config.precision)
+                                       precision)
         record = {"epoch": epoch, "train_loss": loss_sum / max(1, n_sum), "test_loss": metrics["loss"],
                   **{k: v for k, v in task.epoch_record(metrics).items() if k != "loss"},
                   "lr": opt.param_groups[0]["lr"], "epoch_seconds": epoch_seconds,
@@ -634,7 +637,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
     metrics = task.finalize(metrics, train_dataset=train_ds, test_dataset=test_ds)
     metrics.update({
         "epochs": config.epochs,
-        "precision": resolve_precision(config.precision, device),
+        "precision": precision,
         "train_seconds": counters["train_seconds"],
         "wall_seconds": time.perf_counter() - t_start,
         "names_per_second": counters["names_seen"] / max(1e-9, counters["train_seconds"]),
