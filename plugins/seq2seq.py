@@ -233,7 +233,7 @@ class Seq2SeqTask(Task):
             scored = [(best[s], refs[s] + [r for r in extra.get(s, ()) if r not in refs[s]]) for s in best]
             any_ref = sequence_metrics(scored)
             out.update({f"{k}_any": any_ref[k] for k in ("per", "wer", "exact_match")})
-            out["sources_with_alternates"] = sum(len(r) > 1 for _, r in scored)
+            out["sources_with_alternates"] = sum(len(set(r)) > 1 for _, r in scored)
         out["unknown_target_tokens"] = unknown
         self.errors = []
         for src, pred in best.items():
