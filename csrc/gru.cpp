@@ -6,13 +6,16 @@
 // step (rows batch_sizes[t+1] .. batch_sizes[t]) take their state from h0.
 //
 // Forward: input projection of all steps in one GEMM (or, for symbol indices, a gather of
-// W_ih columns done inside the gate pass), then per step one GEMM for the recurrent
-// product of the active rows and one fused pass over the gates that also saves
-// r, z, n, (W_hn h + b_hn) and h_prev for backward. Nothing is allocated per step.
-// Backward mirrors it: per step one fused pass for the gate gradients and one GEMM for
-// dh_prev, then large GEMMs over all steps for dW_hh (and dW_ih for dense input). The
-// gate pass also accumulates, per thread, the bias gradients and, for symbol indices,
-// the scatter-add into dW_ih, so no extra pass over the [N, 3H] gradients is needed.
+// W_ih columns done inside the gate pass), with the biases folded in, then per step one
+// GEMM for the recurrent product of the active rows and one fused pass over the gates
+// that also saves r, z, n, (W_hn h + b_hn) and h_prev for backward. Nothing is allocated
+// per step.
+// Backward mirrors it: per step one fused pass for the gate gradients, one GEMM for
+// dh_prev and, in float32/float64, one GEMM that adds the step's dW_hh to a per-thread
+// partial sum while its gate gradients are in cache; after the steps, a large GEMM for
+// dW_ih of dense input (and, in mixed precision, for dW_hh). The gate pass also
+// accumulates, per thread, the bias gradients and, for symbol indices, the scatter-add
+// into dW_ih, so no extra pass over the [N, 3H] gradients is needed.
 // With several threads each step is split by rows (see for_rows).
 //
 // Gates follow torch.nn.GRU: r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
@@ -72,6 +75,18 @@ bool gemm_rows(int64_t m, int64_t n, int64_t k, const T* a, const T* b, bool b_t
   return blas_call(b_t ? "T" : "N", "N", &M, &N, &K, &one, b, &lda, a, &ldb, &beta, c, &ldc);
 }
 
+// Row-major C[n1, n2] += A[k, n1]^T @ B[k, n2], all contiguous: a weight gradient summed
+// over k rows. Returns false where no BLAS symbol is available.
+template <typename T>
+bool gemm_tn_acc(int64_t n1, int64_t n2, int64_t k, const T* a, const T* b, T* c) {
+  constexpr int64_t kMax = std::numeric_limits<int>::max();
+  if (n1 > kMax || n2 > kMax || k > kMax) return false;
+  // column-major view: C^T [n2, n1] += B^T [n2, k] @ A [k, n1]
+  const int M = static_cast<int>(n2), N = static_cast<int>(n1), K = static_cast<int>(k);
+  const T one = T(1);
+  return blas_call("N", "T", &M, &N, &K, &one, b, &M, a, &N, &one, c, &M);
+}
+
 using kernels::bwd_rows;
 using kernels::fwd_rows;
 
@@ -129,18 +144,31 @@ inline void for_rows(int64_t bs, int64_t grain, const F& f) {
   }
 }
 
+// Whether every element of the contiguous tensor h is zero (-0.0 too; NaN is not), in
+// blocks whose test the compiler vectorizes.
 bool is_all_zero(const at::Tensor& h) {
   bool zero = true;
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "seqkit_is_zero", [&] {
     const scalar_t* p = h.data_ptr<scalar_t>();
-    for (int64_t i = 0, n = h.numel(); i < n; ++i) {
-      if (p[i] != scalar_t(0)) {
-        zero = false;
-        break;
-      }
+    const int64_t n = h.numel();
+    for (int64_t i = 0; i < n && zero; i += 512) {
+      bool nonzero = false;
+      for (int64_t j = i, e = std::min(n, i + 512); j < e; ++j) nonzero |= p[j] != scalar_t(0);
+      zero = !nonzero;
     }
   });
   return zero;
+}
+
+// The table that symbol indices gather their input projection from: W_ih^T with the
+// folded biases, out[v, g] = w[g, v] + (b_ih + b_hh for the r and z gates, b_ih for n).
+template <typename W, typename T>
+void index_table(const W* w, int64_t G, int64_t V, int64_t H, const T* bih, const T* bhh, T* out) {
+  for (int64_t v = 0; v < V; ++v) {
+    for (int64_t g = 0; g < G; ++g) {
+      out[v * G + g] = static_cast<T>(w[g * V + v]) + (g < 2 * H ? bih[g] + bhh[g] : bih[g]);
+    }
+  }
 }
 
 // Symbol indices as a contiguous int64 tensor, each checked to lie in [0, V).
@@ -178,15 +206,30 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
   const auto opts = h0_in.options();  // the compute dtype (float32 in mixed precision)
   at::Tensor bias_ih = args.bias_ih, bias_hh = args.bias_hh;
 
-  // input projection: [N, 3H] for dense input, W_ih^T [V, 3H] gathered per row for indices
+  // input projection with the biases folded in (b_ir + b_hr, b_iz + b_hz, b_in; b_hn stays
+  // inside r * (W_hn h + b_hn)): [N, 3H] for dense input, W_ih^T + bias [V, 3H] gathered per
+  // row for symbol indices
   at::Tensor gi, idx;
   if (index_input) {
-    idx = checked_indices(input, w_ih_in.size(1), who);
-    gi = w_ih_in.t().to(dtype).contiguous();
-  } else if (mixed) {
-    gi = at::mm(input.to(at::kBFloat16), w_ih_in.t()).to(dtype);
+    const int64_t V = w_ih_in.size(1);
+    idx = checked_indices(input, V, who);
+    gi = at::empty({V, G}, opts);
+    const at::Tensor w = w_ih_in.contiguous();
+    AT_DISPATCH_FLOATING_TYPES(dtype, "seqkit_gru_index_table", [&] {
+      using T = scalar_t;
+      const T* bih = bias_ih.data_ptr<T>();
+      const T* bhh = bias_hh.data_ptr<T>();
+      if (mixed) {
+        index_table(w.data_ptr<at::BFloat16>(), G, V, H, bih, bhh, gi.data_ptr<T>());
+      } else {
+        index_table(w.data_ptr<T>(), G, V, H, bih, bhh, gi.data_ptr<T>());
+      }
+    });
   } else {
-    gi = at::mm(input.contiguous(), w_ih_in.t());
+    at::Tensor bias_x = bias_ih.clone();
+    bias_x.narrow(0, 0, 2 * H).add_(bias_hh.narrow(0, 0, 2 * H));
+    gi = mixed ? at::mm(input.to(at::kBFloat16), w_ih_in.t()).to(dtype).add_(bias_x)
+               : at::addmm(bias_x, input.contiguous(), w_ih_in.t());
   }
 
   at::Tensor output = at::empty({N, H}, opts);
@@ -208,8 +251,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
   AT_DISPATCH_FLOATING_TYPES(dtype, "seqkit_gru_forward", [&] {
     const scalar_t* gip = gi.data_ptr<scalar_t>();
     const int64_t* ip = index_input ? idx.data_ptr<int64_t>() : nullptr;
-    const scalar_t* bih = bias_ih.data_ptr<scalar_t>();
-    const scalar_t* bhh = bias_hh.data_ptr<scalar_t>();
+    const scalar_t* bhn = bias_hh.data_ptr<scalar_t>() + 2 * H;
     scalar_t* hb = hbuf.data_ptr<scalar_t>();
     const scalar_t* whp = mixed ? nullptr : w_hh.data_ptr<scalar_t>();  // bf16 in mixed: GEMM via ATen
     scalar_t* ghp = gh.data_ptr<scalar_t>();
@@ -234,7 +276,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
         }
         const int64_t z0 = std::max(b0, nc);
         if (b1 > z0) std::fill(ghp + z0 * G, ghp + b1 * G, scalar_t(0));
-        fwd_rows(b0, b1, H, off, gip, ip, bih, ghp, bhh, hb, gp, hpp, op);
+        fwd_rows(b0, b1, H, off, gip, ip, ghp, bhn, hb, gp, hpp, op);
       });
     }
   });
@@ -274,13 +316,20 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
   // dgi: gate gradients of the input projection, for the dense-input GEMMs; with symbol
   // indices they go straight into each thread's partial grad W_ih^T instead
   at::Tensor dgi = index_input ? at::Tensor() : at::empty({N, G}, opts);
-  at::Tensor dgh = at::empty({N, G}, opts);
+  // dW_hh: in float32/float64 each thread adds its rows' dgh^T @ h_prev to its own partial
+  // [3H, H] right after the step's gate pass, while those rows are in its cache, so dgh is
+  // a [B, 3H] scratch for one step; mixed precision keeps all [N, 3H] for one bf16 GEMM
+  const bool step_wgrad = !mixed;
+  at::Tensor dgh = at::empty({step_wgrad ? std::max<int64_t>(B, 1) : N, G}, opts);
   // per-thread partial sums, in double: bias gradients [4H] (r, z, n of the input
   // projection, n of the recurrent product) and, for indices, grad W_ih^T [V, 3H] (whose
   // column sums are then the first 3H bias sums)
   const int64_t slots = std::max(at::get_num_threads(), 1);
   const int64_t per_slot = 4 * H + V * G;
   at::Tensor partial = at::zeros({slots, per_slot}, opts.dtype(at::kDouble));
+  at::Tensor wpart = step_wgrad ? at::zeros({slots, G, H}, opts) : at::Tensor();
+  // rows whose h_prev is h0 add nothing to dW_hh when h0 = 0
+  const bool h0_zero = is_all_zero(h0.contiguous());
   const int64_t grain = grain_rows(H);
   at::Tensor dg16 = mixed ? at::empty({std::max<int64_t>(B, 1), G}, opts.dtype(at::kBFloat16)) : at::Tensor();
   at::Tensor dh16 = mixed ? at::empty({std::max<int64_t>(B, 1), H}, opts.dtype(at::kBFloat16)) : at::Tensor();
@@ -294,6 +343,7 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
     scalar_t* dip = index_input ? nullptr : dgi.data_ptr<scalar_t>();
     scalar_t* dgp = dgh.data_ptr<scalar_t>();
     double* pp = partial.data_ptr<double>();
+    scalar_t* wpp = step_wgrad ? wpart.data_ptr<scalar_t>() : nullptr;
     const scalar_t* whp = mixed ? nullptr : w_hh.data_ptr<scalar_t>();  // bf16 in mixed: GEMM via ATen
     for (int64_t k = 0; k < st.T; ++k) {
       // opposite order of the forward pass
@@ -301,50 +351,88 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
       const int64_t bs = st.bs[t], off = st.off[t];
       // dh_prev of rows that started from h0 only feeds grad_h0
       const int64_t nc = h0_grad ? bs : continuing_rows(st, t, reverse);
+      const int64_t nw = h0_zero ? continuing_rows(st, t, reverse) : bs;  // rows for dW_hh
+      // this step's rows of dgh: the scratch, or its slice of the [N, 3H] gradients
+      scalar_t* dgs = step_wgrad ? dgp : dgp + off * G;
       for_rows(bs, grain, [&](int64_t b0, int64_t b1, int64_t slot) {
         TORCH_INTERNAL_ASSERT(slot >= 0 && slot < slots, who, ": thread slot out of range");
         double* acc = pp + slot * per_slot;
-        bwd_rows(b0, b1, H, off, gop, gp, hpp, ip, dh, dip, acc + 4 * H, dgp, acc);
+        bwd_rows(b0, b1, H, off, gop, gp, hpp, ip, dh, dip, acc + 4 * H, dgs, acc);
         const int64_t g1 = std::min(b1, nc);
         if (g1 > b0 && mixed) {  // dh += dgh @ W_hh on bf16 operands, for this chunk's rows
           at::Tensor g_c = dg16.narrow(0, b0, g1 - b0), d_c = dh16.narrow(0, b0, g1 - b0);
-          to_bf16(reinterpret_cast<const float*>(dgp + (off + b0) * G), bf16_ptr(dg16) + b0 * G, (g1 - b0) * G);
+          to_bf16(reinterpret_cast<const float*>(dgs + b0 * G), bf16_ptr(dg16) + b0 * G, (g1 - b0) * G);
           at::mm_out(d_c, g_c, w_hh);
           add_from_bf16(bf16_ptr(dh16) + b0 * H, reinterpret_cast<float*>(dh + b0 * H), (g1 - b0) * H);
-        } else if (g1 > b0 && !gemm_rows<scalar_t>(g1 - b0, H, G, dgp + (off + b0) * G, whp, false,
-                                                    scalar_t(1), dh + b0 * H)) {
+        } else if (g1 > b0 && !gemm_rows<scalar_t>(g1 - b0, H, G, dgs + b0 * G, whp, false, scalar_t(1),
+                                                    dh + b0 * H)) {
           at::Tensor dh_c = dhbuf.narrow(0, b0, g1 - b0);
-          dh_c.addmm_(dgh.narrow(0, off + b0, g1 - b0), w_hh);
+          dh_c.addmm_(dgh.narrow(0, (step_wgrad ? 0 : off) + b0, g1 - b0), w_hh);
+        }
+        const int64_t w1 = std::min(b1, nw);
+        if (step_wgrad && w1 > b0 &&
+            !gemm_tn_acc<scalar_t>(G, H, w1 - b0, dgs + b0 * G, hpp + (off + b0) * H, wpp + slot * G * H)) {
+          at::Tensor w_c = wpart[slot];  // dW_hh partial += dgh^T @ h_prev of these rows
+          w_c.addmm_(dgh.narrow(0, b0, w1 - b0).t(), hprev.narrow(0, off + b0, w1 - b0));
         }
       });
     }
   });
 
-  at::Tensor sums = slots > 1 ? partial.sum(0) : partial[0];
-  if (index_input) {  // every row added its [dar, daz, dan] to one row of grad W_ih^T
-    sums.narrow(0, 0, G).copy_(sums.narrow(0, 4 * H, V * G).view({V, G}).sum(0));
-  }
-  sums = sums.to(opts.dtype());
   // in mixed precision the weight GEMMs take bf16 operands and give the weights' dtype
   const auto wdt = w_hh.scalar_type();
+  // The per-thread partial sums, reduced in one pass straight into the outputs: for symbol
+  // indices grad W_ih^T (every row added its [dar, daz, dan] to its symbol's row), written
+  // transposed as grad W_ih, whose column sums are the first 3H bias sums; then the biases
+  at::Tensor grad_w_ih = index_input ? at::empty({G, V}, opts.dtype(wdt)) : at::Tensor();
+  at::Tensor grad_b_ih = has_bias ? at::empty({G}, opts) : at::empty({0}, opts);
+  at::Tensor grad_b_hh = has_bias ? at::empty({G}, opts) : at::empty({0}, opts);
+  {
+    const double* pp = partial.data_ptr<double>();
+    std::vector<double> bsum(4 * H, 0.0);
+    for (int64_t s = 0; s < slots; ++s) {
+      for (int64_t j = 0; j < 4 * H; ++j) bsum[j] += pp[s * per_slot + j];
+    }
+    if (index_input) {
+      AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, wdt, "seqkit_gru_grad_w_ih", [&] {
+        scalar_t* gw = grad_w_ih.data_ptr<scalar_t>();
+        for (int64_t v = 0; v < V; ++v) {
+          for (int64_t g = 0; g < G; ++g) {
+            double x = 0.0;
+            for (int64_t s = 0; s < slots; ++s) x += pp[s * per_slot + 4 * H + v * G + g];
+            bsum[g] += x;
+            gw[g * V + v] = static_cast<scalar_t>(x);
+          }
+        }
+      });
+    }
+    if (has_bias) {
+      AT_DISPATCH_FLOATING_TYPES(opts.dtype().toScalarType(), "seqkit_gru_grad_b", [&] {
+        scalar_t* bi = grad_b_ih.data_ptr<scalar_t>();
+        scalar_t* bh = grad_b_hh.data_ptr<scalar_t>();
+        for (int64_t j = 0; j < G; ++j) bi[j] = static_cast<scalar_t>(bsum[j]);
+        for (int64_t j = 0; j < 2 * H; ++j) bh[j] = static_cast<scalar_t>(bsum[j]);
+        for (int64_t j = 0; j < H; ++j) bh[2 * H + j] = static_cast<scalar_t>(bsum[3 * H + j]);
+      });
+    }
+  }
   auto op16 = [&](const at::Tensor& x) { return mixed ? x.to(at::kBFloat16) : x; };
-  // rows of the first step have h_prev = h0: nothing to add when h0 = 0
-  const int64_t skip = (!reverse && st.T > 0 && is_all_zero(h0.contiguous())) ? st.bs[0] : 0;
-  at::Tensor grad_w_hh = skip < N ? at::mm(op16(dgh.narrow(0, skip, N - skip)).t(),
-                                           op16(hprev.narrow(0, skip, N - skip)))
-                                  : at::zeros_like(w_hh);
-  at::Tensor grad_w_ih, grad_input;
+  at::Tensor grad_w_hh;
+  if (step_wgrad) {
+    grad_w_hh = slots > 1 ? wpart.sum(0) : wpart.view({G, H});
+  } else {  // mixed: one GEMM over all rows; those of the first step have h_prev = h0
+    const int64_t skip = (!reverse && st.T > 0 && h0_zero) ? st.bs[0] : 0;
+    grad_w_hh = skip < N ? at::mm(op16(dgh.narrow(0, skip, N - skip)).t(), op16(hprev.narrow(0, skip, N - skip)))
+                         : at::zeros_like(w_hh);
+  }
+  at::Tensor grad_input;
   if (index_input) {
-    grad_w_ih = sums.narrow(0, 4 * H, V * G).view({V, G}).t().to(wdt).contiguous();
     grad_input = at::empty({0}, opts);
   } else {
     const at::Tensor dgi_op = op16(dgi);
     grad_w_ih = at::mm(dgi_op.t(), op16(input.contiguous()));
     grad_input = input_grad ? at::mm(dgi_op, w_ih).to(opts.dtype()) : at::empty({0}, opts);
   }
-  at::Tensor grad_b_ih = has_bias ? sums.narrow(0, 0, G).clone() : at::empty({0}, opts);
-  at::Tensor grad_b_hh = has_bias ? at::cat({sums.narrow(0, 0, 2 * H), sums.narrow(0, 3 * H, H)})
-                                  : at::empty({0}, opts);
   return {grad_input, h0_grad ? dhbuf : at::empty({0}, opts), grad_w_ih, grad_w_hh, grad_b_ih,
           grad_b_hh};
 }

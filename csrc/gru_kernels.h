@@ -29,17 +29,19 @@ namespace kernels {
 using fastmath::sigmoid;
 using fastmath::tanh;
 
-// One row of the forward gate pass: gates of row b from its input projection xi (+ b_ih)
-// and recurrent product hh (+ b_hh); saves r, z, n, hn and h_prev; h is updated in place.
+// One row of the forward gate pass: gates of row b from its input projection xi, which
+// already holds the biases (b_ir + b_hr, b_iz + b_hz, b_in), and its recurrent product hh;
+// bhn is b_hn, the one bias inside r * (W_hn h + b_hn). Saves r, z, n, hn and h_prev; h is
+// updated in place.
 template <typename T>
-SEQKIT_INLINE void fwd_row(int64_t H, const T* __restrict xi, const T* __restrict bih,
-                           const T* __restrict hh, const T* __restrict bhh, T* __restrict hp,
-                           T* __restrict ws, T* __restrict hpo, T* __restrict o) {
+SEQKIT_INLINE void fwd_row(int64_t H, const T* __restrict xi, const T* __restrict hh,
+                           const T* __restrict bhn, T* __restrict hp, T* __restrict ws,
+                           T* __restrict hpo, T* __restrict o) {
   for (int64_t j = 0; j < H; ++j) {
-    const T hn = hh[2 * H + j] + bhh[2 * H + j];
-    const T r = sigmoid((xi[j] + bih[j]) + (hh[j] + bhh[j]));
-    const T z = sigmoid((xi[H + j] + bih[H + j]) + (hh[H + j] + bhh[H + j]));
-    const T n = tanh((xi[2 * H + j] + bih[2 * H + j]) + r * hn);
+    const T hn = hh[2 * H + j] + bhn[j];
+    const T r = sigmoid(xi[j] + hh[j]);
+    const T z = sigmoid(xi[H + j] + hh[H + j]);
+    const T n = tanh(xi[2 * H + j] + r * hn);
     const T h = hp[j];
     const T hnew = n + z * (h - n);
     ws[j] = r;
@@ -52,30 +54,30 @@ SEQKIT_INLINE void fwd_row(int64_t H, const T* __restrict xi, const T* __restric
   }
 }
 
-// Gate pass of one step for rows [b0, b1) (float and double variants below).
+// Gate pass of one step for rows [b0, b1) (float and double variants below). gi: the
+// input projection with the biases folded in, [N, 3H] by packed row, or for symbol indices
+// (idx not null) [V, 3H] by symbol; bhn: b_hn [H].
 template <typename T>
 SEQKIT_INLINE void fwd_rows_impl(int64_t b0, int64_t b1, int64_t H, int64_t off, const T* gi,
-                                 const int64_t* idx, const T* bih, const T* gh, const T* bhh,
-                                 T* hbuf, T* gates, T* hprev, T* out) {
+                                 const int64_t* idx, const T* gh, const T* bhn, T* hbuf, T* gates,
+                                 T* hprev, T* out) {
   const int64_t G = 3 * H;
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t row = off + b;
     const T* xi = idx ? gi + idx[row] * G : gi + row * G;
-    fwd_row<T>(H, xi, bih, gh + b * G, bhh, hbuf + b * H, gates + row * 4 * H, hprev + row * H,
-               out + row * H);
+    fwd_row<T>(H, xi, gh + b * G, bhn, hbuf + b * H, gates + row * 4 * H, hprev + row * H, out + row * H);
   }
 }
 
 SEQKIT_CLONES static void fwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const float* gi,
-                            const int64_t* idx, const float* bih, const float* gh,
-                            const float* bhh, float* hbuf, float* gates, float* hprev,
-                            float* out) {
-  fwd_rows_impl<float>(b0, b1, H, off, gi, idx, bih, gh, bhh, hbuf, gates, hprev, out);
+                                   const int64_t* idx, const float* gh, const float* bhn, float* hbuf,
+                                   float* gates, float* hprev, float* out) {
+  fwd_rows_impl<float>(b0, b1, H, off, gi, idx, gh, bhn, hbuf, gates, hprev, out);
 }
-static inline void fwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const double* gi, const int64_t* idx,
-              const double* bih, const double* gh, const double* bhh, double* hbuf, double* gates,
-              double* hprev, double* out) {
-  fwd_rows_impl<double>(b0, b1, H, off, gi, idx, bih, gh, bhh, hbuf, gates, hprev, out);
+static inline void fwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const double* gi,
+                            const int64_t* idx, const double* gh, const double* bhn, double* hbuf,
+                            double* gates, double* hprev, double* out) {
+  fwd_rows_impl<double>(b0, b1, H, off, gi, idx, gh, bhn, hbuf, gates, hprev, out);
 }
 
 // One row of the backward gate pass. d = dh + go (go: this row's output gradient, absent
@@ -127,13 +129,13 @@ SEQKIT_INLINE void bwd_rows_loop(int64_t b0, int64_t b1, int64_t H, int64_t off,
     const int64_t row = off + b;
     bwd_row<T, kGo, kScatter>(H, kGo ? gout + row * H : nullptr, gates + row * 4 * H,
                               hprev + row * H, dhbuf + b * H, kScatter ? nullptr : dgi + row * G,
-                              kScatter ? gw + idx[row] * G : nullptr, dgh + row * G, acc);
+                              kScatter ? gw + idx[row] * G : nullptr, dgh + b * G, acc);
   }
 }
 
 // Gradient pass of one step for rows [b0, b1): dh (in dhbuf) + grad_output (gout, or null
-// for zero) -> gate gradients: dgh[row] (of the recurrent product) and, for dense input,
-// dgi[row]; for symbol indices (idx not null) row's input-projection gradient is added
+// for zero) -> gate gradients: dgh[b] (of the recurrent product; dgh holds this step's
+// rows, indexed by b like dhbuf) and, for dense input, dgi[row]; for symbol indices (idx not null) row's input-projection gradient is added
 // to gw[idx[row]] (grad W_ih^T, [V, 3H]). acc[4H] accumulates the bias-gradient sums
 // (only acc[3H:4H] for symbol indices: the rest are gw's column sums).
 // dhbuf receives the direct part dh * z of dh_prev (the GEMM part dgh @ W_hh is added
