@@ -239,6 +239,26 @@ def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer
         return cls(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
+def clip_gradients(params: list[torch.Tensor], max_norm: float) -> float:
+    """The total 2-norm of the gradients of ``params``, which are scaled by
+    ``max_norm / norm`` when that is below 1 (``max_norm = inf``: measured only).
+
+    The result and the scaling of ``nn.utils.clip_grad_norm_(params, max_norm, foreach=True)``
+    with less per-step work when every gradient has one device and dtype (the usual case:
+    one foreach norm, one stack, one foreach multiply). Other cases go to torch's function.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    first = grads[0]
+    if any(g.device != first.device or g.dtype != first.dtype or g.is_sparse for g in grads):
+        return float(nn.utils.clip_grad_norm_(params, max_norm))
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+    if math.isfinite(max_norm):
+        torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+    return float(total)
+
+
 def make_schedule(opt: torch.optim.Optimizer, config: RunConfig, steps_per_epoch: int):
     total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "onecycle":
@@ -494,6 +514,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
 
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     opt = make_optimizer(model, config)
+    trainable = [p for p in model.parameters() if p.requires_grad]
     sched = make_schedule(opt, config, len(sampler))
     # With --ema, an exponential moving average of the weights is what gets evaluated and saved.
     averaged = torch.optim.swa_utils.AveragedModel(
@@ -577,8 +598,8 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
             bad = None if finite else "loss"
             if bad is None:
                 loss.backward()
-                norm = nn.utils.clip_grad_norm_(model.parameters(), config.clip or math.inf, foreach=True)
-                bad = None if math.isfinite(float(norm)) else "gradient"
+                norm = clip_gradients(trainable, config.clip or math.inf)
+                bad = None if math.isfinite(norm) else "gradient"
             global_step += 1
             if bad is not None:
                 if config.nan_policy == "error":

@@ -119,3 +119,44 @@ def test_nan_policy_skip_counts_skipped_steps(names_path, tmp_path):
     assert m["nonfinite_steps_skipped"] > 0
     hist = [json.loads(line) for line in (tmp_path / "k" / "history.jsonl").read_text().splitlines()]
     assert hist[-1]["nonfinite_steps_skipped"] == m["nonfinite_steps_skipped"]
+
+
+@pytest.mark.parametrize("max_norm", [0.05, 1e6, float("inf")])
+@pytest.mark.parametrize("mixed_dtypes", [False, True])
+def test_clip_gradients_matches_clip_grad_norm(max_norm, mixed_dtypes):
+    # the engine's clipping gives nn.utils.clip_grad_norm_'s norm and scaled gradients,
+    # including parameters without a gradient and (through torch's path) mixed dtypes
+    import math
+
+    from seqkit.engine import clip_gradients
+
+    g = torch.Generator().manual_seed(3)
+    shapes = [(7, 5), (5,), (3, 3, 2), (4,)]
+    dtypes = [torch.float64 if mixed_dtypes and i == 3 else torch.float32 for i in range(len(shapes))]
+    ref = [torch.nn.Parameter(torch.randn(s, generator=g, dtype=dt)) for s, dt in zip(shapes, dtypes)]
+    ours = [torch.nn.Parameter(p.detach().clone()) for p in ref]
+    for i, (a, b) in enumerate(zip(ref, ours)):
+        if i == 2:
+            continue  # no gradient
+        grad = torch.randn(a.shape, generator=g, dtype=a.dtype)
+        a.grad, b.grad = grad.clone(), grad.clone()
+    expected = float(torch.nn.utils.clip_grad_norm_(ref, max_norm))
+    got = clip_gradients(ours, max_norm)
+    assert math.isclose(got, expected, rel_tol=1e-6)
+    for a, b in zip(ref, ours):
+        if a.grad is None:
+            assert b.grad is None
+        else:
+            torch.testing.assert_close(b.grad, a.grad, rtol=1e-6, atol=1e-7)
+    if max_norm == 0.05:  # clipping happened: the new norm is max_norm
+        assert math.isclose(float(torch.nn.utils.get_total_norm([p.grad for p in ours if p.grad is not None])),
+                            0.05, rel_tol=1e-4)
+
+
+def test_clip_gradients_reports_nonfinite():
+    from seqkit.engine import clip_gradients
+
+    p = torch.nn.Parameter(torch.ones(3))
+    p.grad = torch.tensor([1.0, float("nan"), 2.0])
+    assert not np.isfinite(clip_gradients([p], 1.0))
+    assert clip_gradients([torch.nn.Parameter(torch.ones(2))], 1.0) == 0.0
