@@ -160,3 +160,39 @@ def test_clip_gradients_reports_nonfinite():
     p.grad = torch.tensor([1.0, float("nan"), 2.0])
     assert not np.isfinite(clip_gradients([p], 1.0))
     assert clip_gradients([torch.nn.Parameter(torch.ones(2))], 1.0) == 0.0
+
+
+@pytest.mark.parametrize("collator", ["pack", "fused-pack", "pad"])
+def test_in_process_loader_matches_dataloader(names_path, collator):
+    # the engine's in-process loader gives DataLoader's batches and leaves torch's global
+    # generator where DataLoader's iterator leaves it (so runs keep their random stream)
+    from torch.utils.data import DataLoader
+
+    from seqkit.engine import InProcessLoader, apply_task_defaults, create, load_dataset, make_task
+    from seqkit.sampling import BucketBatchSampler
+
+    cfg = apply_task_defaults(small(names_path, "unused", collator=collator))
+    ds = load_dataset(cfg)
+    task = make_task(cfg)
+    train_ds, _, _ = task.split(ds, cfg)
+    encoder = create(registry.encoders, cfg.encoder, **cfg.encoder_options)
+    encoder.fit(train_ds.texts)
+    col = task.make_collator(encoder, list(ds.labels), cfg)
+    sampler = BucketBatchSampler(train_ds.lengths(), 300, bucket=True, shuffle=True, seed=4)
+    sampler.set_epoch(3)
+    torch.manual_seed(0)
+    ref_iter = iter(DataLoader(train_ds, batch_sampler=sampler, collate_fn=col))
+    ref_state = torch.get_rng_state()
+    ref = list(ref_iter)
+    torch.manual_seed(0)
+    ours_iter = iter(InProcessLoader(train_ds, sampler, col))
+    assert torch.equal(torch.get_rng_state(), ref_state)
+    ours = list(ours_iter)
+    assert len(ours) == len(ref) == len(InProcessLoader(train_ds, sampler, col)) > 1
+    for a, b in zip(ours, ref):
+        assert torch.equal(a.lengths, b.lengths) and torch.equal(a.targets, b.targets)
+        if a.packed:
+            for x, y in zip(a.inputs, b.inputs):
+                assert (x is None and y is None) or torch.equal(x, y)
+        else:
+            assert torch.equal(a.inputs, b.inputs)
