@@ -57,15 +57,17 @@ class FusedPackCollator(Collator):
         if maps is None or maps[1] is None:
             return None
         lut, label_lut, corpus = maps
-        rows = torch.from_numpy(np.array(items.rows, dtype=np.int64))
-        if bool((corpus.offsets[items.rows + 1] == corpus.offsets[items.rows]).any()):
+        rows = np.ascontiguousarray(items.rows, dtype=np.int64)
+        # every symbol is one step: a text's length is its span of the corpus buffer
+        lengths = (corpus.offsets[rows + 1] - corpus.offsets[rows]).astype(np.int64)
+        if not lengths.all():
             return None  # an empty text: the string path reports it
-        packed = ops.encode_pack_corpus(corpus.symbols, corpus.offsets, rows)
+        packed = ops.encode_pack_corpus(corpus.symbols, corpus.offsets, torch.from_numpy(rows))
         data = lut[packed.data]
         packed = torch.nn.utils.rnn.PackedSequence(data, packed.batch_sizes, packed.sorted_indices,
                                                    packed.unsorted_indices)
-        targets = label_lut[torch.from_numpy(np.asarray(corpus.codes[items.rows], dtype=np.int64))]
-        return Batch(packed, self._lengths(packed, len(rows)), targets)
+        targets = label_lut[torch.from_numpy(np.asarray(corpus.codes[rows], dtype=np.int64))]
+        return Batch(packed, torch.from_numpy(lengths), targets)
 
     @staticmethod
     def _lengths(packed, n: int) -> torch.Tensor:

@@ -100,4 +100,4 @@ class FusedGRU(nn.GRU):
             layer_input = outs[0] if dirs == 1 else torch.cat(outs, 1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
-        return layer_input, torch.stack(finals, 0)
+        return layer_input, finals[0].unsqueeze(0) if len(finals) == 1 else torch.stack(finals, 0)
