@@ -15,9 +15,14 @@ Rows (same task: surname -> language, GRU hidden 128, one-hot input, batches of 
    bf16 natively (AVX512-BF16, AMX).
 
 Rows 3-6 train the same model on the same split and report the median epoch time,
-names/s and the final top-1 accuracy. Ratios are against row 3 (float32 torch). Example::
+names/s and the final top-1 accuracy. Ratios are against row 3 (float32 torch).
 
-    python benchmarks/bench_train.py --data ../shared/data/names --epochs 5 --json bench_train.json
+The engine rows run in ``--rounds`` rounds (default 3), each round training every row
+once in turn, so a slow spell of a shared machine falls on all rows alike: a row's
+figures are the medians over its rounds' epochs, and its ratio is the median of the
+per-round ratios (each round's ratio printed too). Example::
+
+    python benchmarks/bench_train.py --data ../shared/data/names --epochs 5 --rounds 3 --json bench_train.json
 """
 from __future__ import annotations
 
@@ -143,15 +148,44 @@ def bench_engine(data, cell, collator, hidden, batch, epochs, threads, seed, pre
                         head_dropout=0.0, label_smoothing=0.0, lr=3e-3, quiet=True, out=out, precision=precision)
         m = train(cfg)
         hist = [json.loads(line) for line in Path(out, "history.jsonl").read_text().splitlines()]
-    secs = statistics.median(h["epoch_seconds"] for h in hist)
+    epoch_s = [h["epoch_seconds"] for h in hist]
+    secs = statistics.median(epoch_s)
     return {"epoch_s": secs, "names_per_s": m["split"]["train"] / secs, "top1": m["top1"],
-            "epochs": epochs, "train_seconds": m["train_seconds"]}
+            "epochs": epochs, "train_seconds": m["train_seconds"], "epoch_seconds": epoch_s,
+            "names": m["split"]["train"]}
+
+
+def bench_rounds(configs, rounds, **kw):
+    """Train every (name, cell, collator, precision) of ``configs`` once per round, in turn.
+
+    Returns {name: {"rounds": [per-round results], "epoch_s": median over all epochs,
+    "names_per_s", "top1"}}.
+    """
+    runs = {name: [] for name, *_ in configs}
+    for r in range(rounds):
+        for name, cell, collator, precision in configs:
+            runs[name].append(bench_engine(kw["data"], cell, collator, kw["hidden"], kw["batch"], kw["epochs"],
+                                           kw["threads"], kw["seed"], precision=precision))
+        print(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {runs[n][-1]['epoch_s']:.3f} s" for n in runs),
+              flush=True)
+    out = {}
+    for name, res in runs.items():
+        secs = statistics.median(s for x in res for s in x["epoch_seconds"])
+        out[name] = {"rounds": res, "epoch_s": secs, "names_per_s": res[0]["names"] / secs,
+                     "top1": statistics.median(x["top1"] for x in res)}
+    return out
+
+
+def round_ratios(rows, name, base):
+    """Per-round names/s ratios of row ``name`` to row ``base`` (same round)."""
+    return [b["epoch_s"] / a["epoch_s"] for a, b in zip(rows[name]["rounds"], rows[base]["rounds"])]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="name2lang names/ directory")
     ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of the engine rows, each row once per round")
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--threads", type=int, default=2)
@@ -170,42 +204,44 @@ def main(argv=None):
     rows.append({"pipeline": "course unbatched loop", "names/s": rate})
     rate = bench_course_batched(X, Y, languages, args.hidden, args.course_batches, args.batch)
     rows.append({"pipeline": "course batched one-hot + pack", "names/s": rate})
-    torch_row = bench_engine(args.data, "gru", "pack", args.hidden, args.batch, args.epochs, args.threads, args.seed)
-    rows.append({"pipeline": "torch: --cell gru --collator pack", "names/s": torch_row["names_per_s"],
-                 "epoch_s": torch_row["epoch_s"], "top1": torch_row["top1"]})
-    fused_row = bench_engine(args.data, "fused-gru", "fused-pack", args.hidden, args.batch, args.epochs,
-                             args.threads, args.seed)
-    rows.append({"pipeline": "seqkit: --cell fused-gru --collator fused-pack", "names/s": fused_row["names_per_s"],
-                 "epoch_s": fused_row["epoch_s"], "top1": fused_row["top1"]})
-    bf16 = {}
+    configs = [("torch", "gru", "pack", "fp32"), ("seqkit", "fused-gru", "fused-pack", "fp32")]
     if args.bf16:
-        for name, cell, collator in (("torch", "gru", "pack"), ("seqkit", "fused-gru", "fused-pack")):
-            r = bench_engine(args.data, cell, collator, args.hidden, args.batch, args.epochs, args.threads, args.seed,
-                             precision="bf16")
-            bf16[name] = r
-            rows.append({"pipeline": f"{name}: --cell {cell} --collator {collator} --precision bf16",
-                         "names/s": r["names_per_s"], "epoch_s": r["epoch_s"], "top1": r["top1"]})
+        configs += [("torch bf16", "gru", "pack", "bf16"), ("seqkit bf16", "fused-gru", "fused-pack", "bf16")]
+    eng = bench_rounds(configs, args.rounds, data=args.data, hidden=args.hidden, batch=args.batch,
+                       epochs=args.epochs, threads=args.threads, seed=args.seed)
+    labels = {"torch": "torch: --cell gru --collator pack",
+              "seqkit": "seqkit: --cell fused-gru --collator fused-pack",
+              "torch bf16": "torch: --cell gru --collator pack --precision bf16",
+              "seqkit bf16": "seqkit: --cell fused-gru --collator fused-pack --precision bf16"}
+    ratios = {name: round_ratios(eng, name, "torch") for name in eng}
+    for name, r in eng.items():
+        rows.append({"pipeline": labels[name], "names/s": r["names_per_s"], "epoch_s": r["epoch_s"],
+                     "top1": r["top1"], "ratio": statistics.median(ratios[name]), "round_ratios": ratios[name]})
 
-    base = torch_row["names_per_s"]
+    base = eng["torch"]["names_per_s"]
     table = []
     for r in rows:
+        ratio = r["ratio"] if "ratio" in r else r["names/s"] / base
         table.append({"pipeline": r["pipeline"], "names/s": f"{r['names/s']:,.0f}",
                       "epoch s (median)": f"{r['epoch_s']:.3f}" if "epoch_s" in r else "",
                       "top1": f"{r['top1']:.4f}" if "top1" in r else "",
-                      "vs torch": f"{r['names/s'] / base:.2f}x"})
+                      "vs torch": f"{ratio:.2f}x"})
     print(f"name2lang training, hidden {args.hidden}, batch {args.batch}, {args.threads} threads, "
-          f"{args.epochs} epochs for the engine rows (median epoch)")
+          f"{args.rounds} rounds x {args.epochs} epochs for the engine rows (medians; engine-row ratios: "
+          "median of the per-round ratios)")
     print_table(table, ["pipeline", "names/s", "epoch s (median)", "top1", "vs torch"])
-    print(f"fused vs torch: {fused_row['names_per_s'] / base:.2f}x names/s; "
-          f"top1 {fused_row['top1']:.4f} vs {torch_row['top1']:.4f}")
+    fused = statistics.median(ratios["seqkit"])
+    print(f"fused vs torch: {fused:.2f}x names/s (rounds: {', '.join(f'{x:.2f}' for x in ratios['seqkit'])}); "
+          f"top1 {eng['seqkit']['top1']:.4f} vs {eng['torch']['top1']:.4f}")
     extra = {}
-    if bf16:
-        extra = {"fused_bf16_vs_torch": bf16["seqkit"]["names_per_s"] / base,
-                 "fused_bf16_vs_torch_bf16": bf16["seqkit"]["names_per_s"] / bf16["torch"]["names_per_s"]}
+    if args.bf16:
+        extra = {"fused_bf16_vs_torch": statistics.median(ratios["seqkit bf16"]),
+                 "fused_bf16_vs_torch_bf16": statistics.median(
+                     [a / b for a, b in zip(ratios["seqkit bf16"], ratios["torch bf16"])])}
         print(f"fused bf16 vs torch float32: {extra['fused_bf16_vs_torch']:.2f}x, vs torch bf16: "
-              f"{extra['fused_bf16_vs_torch_bf16']:.2f}x names/s; top1 {bf16['seqkit']['top1']:.4f}")
+              f"{extra['fused_bf16_vs_torch_bf16']:.2f}x names/s; top1 {eng['seqkit bf16']['top1']:.4f}")
     write_json(args.json, {"benchmark": "train", "machine": machine(), "args": vars(args), "rows": rows,
-                           "fused_vs_torch": fused_row["names_per_s"] / base, **extra})
+                           "fused_vs_torch": fused, "fused_vs_torch_rounds": ratios["seqkit"], **extra})
 
 
 if __name__ == "__main__":
