@@ -244,8 +244,9 @@ def clip_gradients(params: list[torch.Tensor], max_norm: float) -> float:
     ``max_norm / norm`` when that is below 1 (``max_norm = inf``: measured only).
 
     The result and the scaling of ``nn.utils.clip_grad_norm_(params, max_norm, foreach=True)``
-    with less per-step work when every gradient has one device and dtype (the usual case:
-    one foreach norm, one stack, one foreach multiply). Other cases go to torch's function.
+    with fewer operations per step when every gradient has one device and dtype (the usual
+    case: one foreach norm, one stack, one norm, and one foreach multiply only where the
+    factor is not 1). Other cases go to torch's function.
     """
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
@@ -253,10 +254,13 @@ def clip_gradients(params: list[torch.Tensor], max_norm: float) -> float:
     first = grads[0]
     if any(g.device != first.device or g.dtype != first.dtype or g.is_sparse for g in grads):
         return float(nn.utils.clip_grad_norm_(params, max_norm))
-    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
-    if math.isfinite(max_norm):
-        torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
-    return float(total)
+    total = float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+    # torch multiplies by min(1, max_norm / (total + 1e-6)): by 1 (nothing to do) unless the
+    # norm is above max_norm or not finite (then by 0 or NaN, as torch does)
+    if math.isfinite(max_norm) and not total <= max_norm:
+        coef = max_norm / (total + 1e-6)
+        torch._foreach_mul_(grads, min(coef, 1.0) if math.isfinite(coef) else coef)
+    return total
 
 
 def make_schedule(opt: torch.optim.Optimizer, config: RunConfig, steps_per_epoch: int):

@@ -58,8 +58,8 @@ def last_states(cell: nn.Module, inputs: PackedSequence | torch.Tensor, lengths:
     if isinstance(inputs, PackedSequence):
         _, h_n = cell(inputs)
         h = h_n[0] if isinstance(h_n, tuple) else h_n
-        d = 2 if bidirectional else 1
-        return h[-d:].transpose(0, 1).reshape(h.shape[1], -1)
+        # the last layer's state, both directions side by side ([forward, backward])
+        return torch.cat((h[-2], h[-1]), 1) if bidirectional else h[-1]
     output, _ = cell(inputs)
     rows = torch.arange(output.shape[1], device=output.device)
     return output[lengths.to(output.device) - 1, rows]
@@ -86,4 +86,5 @@ class SequenceClassifier(nn.Module):
         return last_states(self.cell, x, lengths, bidirectional=self.bidirectional)
 
     def forward(self, inputs: PackedSequence | torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.features(inputs, lengths)))
+        features = self.features(inputs, lengths)
+        return self.head(self.dropout(features) if self.dropout.p else features)
