@@ -39,7 +39,8 @@ class FusedGRU(nn.GRU):
                 ) -> Tuple[Union[Tensor, PackedSequence], Tensor]:
         if isinstance(input, PackedSequence):
             data, batch_sizes, sorted_indices, unsorted_indices = input
-            batch = int(batch_sizes[0])
+            # the number of sequences, from a shape where there is one (no tensor read)
+            batch = sorted_indices.shape[0] if sorted_indices is not None else int(batch_sizes[0])
             if hx is not None and sorted_indices is not None:
                 hx = hx.index_select(1, sorted_indices)
             out, h_n = self._run(data, batch_sizes, hx, batch)
