@@ -11,12 +11,13 @@
 // that also saves r, z, n, (W_hn h + b_hn) and h_prev for backward. Nothing is allocated
 // per step.
 // Backward mirrors it: per step one fused pass for the gate gradients, one GEMM for
-// dh_prev and, in float32/float64, one GEMM that adds the step's dW_hh to a per-thread
+// dh_prev and, in float32/float64, one GEMM that adds the step's dW_hh to a per-block
 // partial sum while its gate gradients are in cache; after the steps, a large GEMM for
 // dW_ih of dense input (and, in mixed precision, for dW_hh). The gate pass also
-// accumulates, per thread, the bias gradients and, for symbol indices, the scatter-add
+// accumulates, per block, the bias gradients and, for symbol indices, the scatter-add
 // into dW_ih, so no extra pass over the [N, 3H] gradients is needed.
-// With several threads each step is split by rows (see for_rows).
+// With several threads the batch is split into blocks of rows, each running all its
+// steps on one thread (see row_blocks).
 //
 // Gates follow torch.nn.GRU: r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
 // h' = n + z * (h - n).
@@ -33,7 +34,7 @@
 
 // Fortran BLAS, declared as ATen declares it (LP64) and called on raw pointers for the
 // per-step products: the ATen op costs a dispatch and two tensor views per call, and
-// there are two calls per thread per step. Weak: a torch build that exports no BLAS
+// there are two or three calls per block per step. Weak: a torch build that exports no BLAS
 // leaves them null and the ATen ops are used instead.
 extern "C" {
 void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
@@ -120,28 +121,54 @@ SEQKIT_CLONES static void add_from_bf16(const uint16_t* src, float* dst, int64_t
 }
 inline uint16_t* bf16_ptr(const at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); }
 
-// Threads split a step by rows: each chunk runs its own slice of the recurrent GEMM
-// (single-threaded inside the parallel region) and then its gate pass, so a step costs
-// one fork/join and a thread's rows stay in its cache. A chunk needs enough rows for an
-// efficient GEMM slice (8k elements of h, 64 rows at H = 128); smaller steps run on the
-// calling thread, with MKL free to thread the GEMM.
+// Threads split the batch by rows: block k owns rows [blocks[k], blocks[k+1]) of every step.
+// A row's recurrence involves only its own row (h_t[b] needs h_{t-1}[b], dh_{t-1}[b] needs
+// dh_t[b]), so each block runs all the steps of its rows on one thread with no barrier
+// between steps: a layer costs one fork/join, a thread's rows stay in its cache, and a
+// thread held up by the machine delays only its own rows. Blocks get about equal numbers
+// of row-steps (rows are sorted by length: the first weigh more) and at least `grain`
+// rows, enough for efficient GEMM slices (8k elements of h, 64 rows at H = 128); a batch
+// with fewer rows is one block on the calling thread, with MKL free to thread its GEMMs.
 inline int64_t grain_rows(int64_t H) { return std::max<int64_t>(32, 8192 / std::max<int64_t>(H, 1)); }
 
-// (at::parallel_for only forks when the extension is compiled with -fopenmp, which
-// setup.py and the JIT build pass; the worker threads then call ATen's GEMM below the
-// autograd layer, like the calling thread does inside this kernel.)
-// f(b0, b1, slot): slot < at::get_num_threads() identifies the thread running the chunk,
-// for per-thread partial sums (0 on the calling thread's path).
-template <typename F>
-inline void for_rows(int64_t bs, int64_t grain, const F& f) {
-  if (bs >= 2 * grain && at::get_num_threads() > 1 && !at::in_parallel_region()) {
-    at::parallel_for(0, bs, grain, [&](int64_t b0, int64_t b1) {
-      at::AutoDispatchBelowADInplaceOrView below_autograd;
-      f(b0, b1, static_cast<int64_t>(at::get_thread_num()));
-    });
-  } else {
-    f(0, bs, int64_t(0));
+std::vector<int64_t> row_blocks(const Steps& st, int64_t B, int64_t grain) {
+  const int64_t threads = at::in_parallel_region() ? 1 : std::max<int64_t>(at::get_num_threads(), 1);
+  const int64_t n = std::max<int64_t>(1, std::min(threads, B / std::max<int64_t>(grain, 1)));
+  std::vector<int64_t> blocks(n + 1, B);
+  blocks[0] = 0;
+  if (n == 1) return blocks;
+  // len[b]: the number of steps row b takes part in (those whose batch size exceeds b)
+  std::vector<int64_t> len(B);
+  for (int64_t b = B - 1, t = 0; b >= 0; --b) {
+    while (t < st.T && st.bs[t] > b) ++t;
+    len[b] = t;
   }
+  int64_t k = 1, acc = 0;
+  for (int64_t b = 0; b < B && k < n; ++b) {
+    acc += len[b];
+    if (acc * n >= k * st.N) {  // rows [blocks[k-1], b] hold the k-th share of the work
+      blocks[k] = std::min(std::max(b + 1, blocks[k - 1] + grain), B - grain * (n - k));
+      ++k;
+    }
+  }
+  return blocks;
+}
+
+// f(r0, r1, slot) for every block, in parallel; slot is the block's index (for per-block
+// partial sums). (at::parallel_for only forks when the extension is compiled with
+// -fopenmp, which setup.py and the JIT build pass; the worker threads then run below the
+// autograd layer, like the calling thread does inside this kernel.)
+template <typename F>
+inline void for_blocks(const std::vector<int64_t>& blocks, const F& f) {
+  const int64_t n = static_cast<int64_t>(blocks.size()) - 1;
+  if (n == 1) {
+    f(blocks[0], blocks[1], int64_t(0));
+    return;
+  }
+  at::parallel_for(0, n, 1, [&](int64_t k0, int64_t k1) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    for (int64_t k = k0; k < k1; ++k) f(blocks[k], blocks[k + 1], k);
+  });
 }
 
 // Whether every element of the contiguous tensor h is zero (-0.0 too; NaN is not), in
@@ -238,13 +265,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
   at::Tensor hbuf = h0_in.contiguous().clone();
   at::Tensor gh = at::empty({std::max<int64_t>(B, 1), G}, opts);
   const at::Tensor w_hh_t = w_hh.t();
-  const int64_t grain = grain_rows(H);
+  const std::vector<int64_t> blocks = row_blocks(st, B, grain_rows(H));
   // With h0 = 0 (the usual case) rows that start from h0 skip the recurrent GEMM: at
   // the first step that is the whole batch, about 1/T of the forward GEMM work.
   const bool h0_zero = is_all_zero(hbuf);
   // mixed precision: bf16 copies of the continuing rows of h and their product; each row
-  // chunk of a step converts its own rows and multiplies them through ATen (oneDNN's bf16
-  // kernels) on the thread that owns the chunk
+  // block converts its own rows and multiplies them through ATen (oneDNN's bf16
+  // kernels) on the thread that runs the block
   at::Tensor h16 = mixed ? at::empty({std::max<int64_t>(B, 1), H}, opts.dtype(at::kBFloat16)) : at::Tensor();
   at::Tensor gh16 = mixed ? at::empty({std::max<int64_t>(B, 1), G}, opts.dtype(at::kBFloat16)) : at::Tensor();
 
@@ -258,13 +285,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
     scalar_t* gp = gates.data_ptr<scalar_t>();
     scalar_t* hpp = hprev.data_ptr<scalar_t>();
     scalar_t* op = output.data_ptr<scalar_t>();
-    for (int64_t k = 0; k < st.T; ++k) {
-      const int64_t t = reverse ? st.T - 1 - k : k;
-      const int64_t bs = st.bs[t], off = st.off[t];
-      const int64_t nc = h0_zero ? continuing_rows(st, t, reverse) : bs;
-      for_rows(bs, grain, [&](int64_t b0, int64_t b1, int64_t) {
+    for_blocks(blocks, [&](int64_t r0, int64_t r1, int64_t) {
+      for (int64_t k = 0; k < st.T; ++k) {
+        const int64_t t = reverse ? st.T - 1 - k : k;
+        const int64_t bs = st.bs[t], off = st.off[t];
+        const int64_t b0 = r0, b1 = std::min(r1, bs);  // this block's rows active at step t
+        if (b1 <= b0) continue;
+        const int64_t nc = h0_zero ? continuing_rows(st, t, reverse) : bs;
         const int64_t g1 = std::min(b1, nc);
-        if (g1 > b0 && mixed) {  // this chunk's rows of h in bf16, their product back in float
+        if (g1 > b0 && mixed) {  // this block's rows of h in bf16, their product back in float
           at::Tensor h_c = h16.narrow(0, b0, g1 - b0), g_c = gh16.narrow(0, b0, g1 - b0);
           to_bf16(reinterpret_cast<const float*>(hb + b0 * H), bf16_ptr(h16) + b0 * H, (g1 - b0) * H);
           at::mm_out(g_c, h_c, w_hh_t);
@@ -277,8 +306,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
         const int64_t z0 = std::max(b0, nc);
         if (b1 > z0) std::fill(ghp + z0 * G, ghp + b1 * G, scalar_t(0));
         fwd_rows(b0, b1, H, off, gip, ip, ghp, bhn, hb, gp, hpp, op);
-      });
-    }
+      }
+    });
   });
   return {output, hbuf, gates, hprev};
 }
@@ -314,23 +343,23 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
   const at::Tensor idx = index_input ? checked_indices(input, V, who) : at::Tensor();
   at::Tensor dhbuf = grad_hn.contiguous().clone();
   // dgi: gate gradients of the input projection, for the dense-input GEMMs; with symbol
-  // indices they go straight into each thread's partial grad W_ih^T instead
+  // indices they go straight into each block's partial grad W_ih^T instead
   at::Tensor dgi = index_input ? at::Tensor() : at::empty({N, G}, opts);
-  // dW_hh: in float32/float64 each thread adds its rows' dgh^T @ h_prev to its own partial
+  // dW_hh: in float32/float64 each block adds its rows' dgh^T @ h_prev to its own partial
   // [3H, H] right after the step's gate pass, while those rows are in its cache, so dgh is
   // a [B, 3H] scratch for one step; mixed precision keeps all [N, 3H] for one bf16 GEMM
   const bool step_wgrad = !mixed;
   at::Tensor dgh = at::empty({step_wgrad ? std::max<int64_t>(B, 1) : N, G}, opts);
-  // per-thread partial sums, in double: bias gradients [4H] (r, z, n of the input
+  // per-block partial sums, in double: bias gradients [4H] (r, z, n of the input
   // projection, n of the recurrent product) and, for indices, grad W_ih^T [V, 3H] (whose
   // column sums are then the first 3H bias sums)
-  const int64_t slots = std::max(at::get_num_threads(), 1);
+  const std::vector<int64_t> blocks = row_blocks(st, B, grain_rows(H));
+  const int64_t slots = static_cast<int64_t>(blocks.size()) - 1;
   const int64_t per_slot = 4 * H + V * G;
   at::Tensor partial = at::zeros({slots, per_slot}, opts.dtype(at::kDouble));
   at::Tensor wpart = step_wgrad ? at::zeros({slots, G, H}, opts) : at::Tensor();
   // rows whose h_prev is h0 add nothing to dW_hh when h0 = 0
   const bool h0_zero = is_all_zero(h0.contiguous());
-  const int64_t grain = grain_rows(H);
   at::Tensor dg16 = mixed ? at::empty({std::max<int64_t>(B, 1), G}, opts.dtype(at::kBFloat16)) : at::Tensor();
   at::Tensor dh16 = mixed ? at::empty({std::max<int64_t>(B, 1), H}, opts.dtype(at::kBFloat16)) : at::Tensor();
 
@@ -345,21 +374,22 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
     double* pp = partial.data_ptr<double>();
     scalar_t* wpp = step_wgrad ? wpart.data_ptr<scalar_t>() : nullptr;
     const scalar_t* whp = mixed ? nullptr : w_hh.data_ptr<scalar_t>();  // bf16 in mixed: GEMM via ATen
-    for (int64_t k = 0; k < st.T; ++k) {
-      // opposite order of the forward pass
-      const int64_t t = reverse ? k : st.T - 1 - k;
-      const int64_t bs = st.bs[t], off = st.off[t];
-      // dh_prev of rows that started from h0 only feeds grad_h0
-      const int64_t nc = h0_grad ? bs : continuing_rows(st, t, reverse);
-      const int64_t nw = h0_zero ? continuing_rows(st, t, reverse) : bs;  // rows for dW_hh
-      // this step's rows of dgh: the scratch, or its slice of the [N, 3H] gradients
-      scalar_t* dgs = step_wgrad ? dgp : dgp + off * G;
-      for_rows(bs, grain, [&](int64_t b0, int64_t b1, int64_t slot) {
-        TORCH_INTERNAL_ASSERT(slot >= 0 && slot < slots, who, ": thread slot out of range");
-        double* acc = pp + slot * per_slot;
+    for_blocks(blocks, [&](int64_t r0, int64_t r1, int64_t slot) {
+      double* acc = pp + slot * per_slot;
+      for (int64_t k = 0; k < st.T; ++k) {
+        // opposite order of the forward pass
+        const int64_t t = reverse ? k : st.T - 1 - k;
+        const int64_t bs = st.bs[t], off = st.off[t];
+        const int64_t b0 = r0, b1 = std::min(r1, bs);  // this block's rows active at step t
+        if (b1 <= b0) continue;
+        // dh_prev of rows that started from h0 only feeds grad_h0
+        const int64_t nc = h0_grad ? bs : continuing_rows(st, t, reverse);
+        const int64_t nw = h0_zero ? continuing_rows(st, t, reverse) : bs;  // rows for dW_hh
+        // this step's rows of dgh: the scratch, or its slice of the [N, 3H] gradients
+        scalar_t* dgs = step_wgrad ? dgp : dgp + off * G;
         bwd_rows(b0, b1, H, off, gop, gp, hpp, ip, dh, dip, acc + 4 * H, dgs, acc);
         const int64_t g1 = std::min(b1, nc);
-        if (g1 > b0 && mixed) {  // dh += dgh @ W_hh on bf16 operands, for this chunk's rows
+        if (g1 > b0 && mixed) {  // dh += dgh @ W_hh on bf16 operands, for this block's rows
           at::Tensor g_c = dg16.narrow(0, b0, g1 - b0), d_c = dh16.narrow(0, b0, g1 - b0);
           to_bf16(reinterpret_cast<const float*>(dgs + b0 * G), bf16_ptr(dg16) + b0 * G, (g1 - b0) * G);
           at::mm_out(d_c, g_c, w_hh);
@@ -375,13 +405,13 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
           at::Tensor w_c = wpart[slot];  // dW_hh partial += dgh^T @ h_prev of these rows
           w_c.addmm_(dgh.narrow(0, b0, w1 - b0).t(), hprev.narrow(0, off + b0, w1 - b0));
         }
-      });
-    }
+      }
+    });
   });
 
   // in mixed precision the weight GEMMs take bf16 operands and give the weights' dtype
   const auto wdt = w_hh.scalar_type();
-  // The per-thread partial sums, reduced in one pass straight into the outputs: for symbol
+  // The per-block partial sums, reduced in one pass straight into the outputs: for symbol
   // indices grad W_ih^T (every row added its [dar, daz, dan] to its symbol's row), written
   // transposed as grad W_ih, whose column sums are the first 3H bias sums; then the biases
   at::Tensor grad_w_ih = index_input ? at::empty({G, V}, opts.dtype(wdt)) : at::Tensor();

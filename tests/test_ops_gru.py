@@ -243,14 +243,20 @@ def test_opcheck_backward(index):
                            rev, True, not index, True))
 
 
-def test_large_batch_two_threads(backend):
-    # wide enough that each step is split by rows across threads (>= 2 * 128 rows at H = 64)
+@pytest.mark.parametrize("shape", ["random", "skewed"])
+def test_large_batch_two_threads(backend, shape):
+    # wide enough that the batch is split into row blocks across threads (>= 2 * 128 rows
+    # at H = 64); "skewed": one sequence is 30 times longer than the others, so the first
+    # block runs alone for most steps
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
         g = torch.Generator().manual_seed(11)
         ref, fused = pair(10, 64, bidirectional=True)
-        lengths = torch.randint(1, 6, (300,), generator=g).tolist()
+        if shape == "random":
+            lengths = torch.randint(1, 6, (300,), generator=g).tolist()
+        else:
+            lengths = [60] + torch.randint(1, 3, (299,), generator=g).tolist()
         _, packed = packed_batch(lengths, 10, True, g)
         compare(ref, fused, one_hot_packed(packed, 10), packed)
     finally:
