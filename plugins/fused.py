@@ -30,9 +30,11 @@ class FusedPackCollator(Collator):
         self._maps: dict[int, Any] = {}
 
     def _corpus_maps(self, corpus):
-        """(symbol lookup, label lookup) from ``corpus``'s tables to this collator's indices,
-        or None when a corpus character does not encode to exactly one symbol (e.g. accent
-        folding that drops a combining mark) or a label is unknown: the string path then runs."""
+        """What a corpus's batches are packed from, built once per corpus: its symbol buffer
+        mapped to this collator's symbol indices, its offsets, every text's length and label
+        index (None where a label is unknown). None when a corpus character does not encode
+        to exactly one symbol (e.g. accent folding that drops a combining mark): the string
+        path then runs."""
         key = id(corpus)
         if key not in self._maps:
             lut = []
@@ -43,10 +45,18 @@ class FusedPackCollator(Collator):
                     lut = None
                     break
                 lut.append(self._index.get(ch, self.unknown))
-            labels = None
-            if self.labels is not None and all(name in self._label_index for name in corpus.labels):
-                labels = torch.tensor([self._label_index[name] for name in corpus.labels], dtype=torch.long)
-            self._maps[key] = None if lut is None else (torch.tensor(lut, dtype=torch.long), labels, corpus)
+            maps = None
+            if lut is not None:
+                dtype = np.uint8 if len(self.alphabet) <= 256 else np.int32
+                symbols = torch.from_numpy(np.asarray(lut, dtype=dtype)[corpus.symbols])
+                labels = None
+                if self.labels is not None and all(name in self._label_index for name in corpus.labels):
+                    table = np.asarray([self._label_index[name] for name in corpus.labels], dtype=np.int64)
+                    labels = table[np.asarray(corpus.codes, dtype=np.int64)]
+                # a writable copy: the corpus buffers may be mapped read-only
+                offsets = np.array(corpus.offsets, dtype=np.int64)
+                maps = (symbols, torch.from_numpy(offsets), np.diff(offsets), labels, corpus)
+            self._maps[key] = maps
         return self._maps[key]
 
     def _from_corpus(self, items) -> Batch | None:
@@ -54,20 +64,15 @@ class FusedPackCollator(Collator):
         from seqkit import ops
 
         maps = self._corpus_maps(items.corpus)
-        if maps is None or maps[1] is None:
+        if maps is None or maps[3] is None:
             return None
-        lut, label_lut, corpus = maps
+        symbols, offsets, lengths_all, labels, _ = maps
         rows = np.ascontiguousarray(items.rows, dtype=np.int64)
-        # every symbol is one step: a text's length is its span of the corpus buffer
-        lengths = (corpus.offsets[rows + 1] - corpus.offsets[rows]).astype(np.int64)
+        lengths = lengths_all[rows]  # every symbol is one step
         if not lengths.all():
             return None  # an empty text: the string path reports it
-        packed = ops.encode_pack_corpus(corpus.symbols, corpus.offsets, torch.from_numpy(rows))
-        data = lut[packed.data]
-        packed = torch.nn.utils.rnn.PackedSequence(data, packed.batch_sizes, packed.sorted_indices,
-                                                   packed.unsorted_indices)
-        targets = label_lut[torch.from_numpy(np.asarray(corpus.codes[rows], dtype=np.int64))]
-        return Batch(packed, torch.from_numpy(lengths), targets)
+        packed = ops.encode_pack_corpus(symbols, offsets, torch.from_numpy(rows))
+        return Batch(packed, torch.from_numpy(lengths), torch.from_numpy(labels[rows]))
 
     @staticmethod
     def _lengths(packed, n: int) -> torch.Tensor:
