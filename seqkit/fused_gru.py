@@ -76,10 +76,7 @@ class FusedGRU(nn.GRU):
     def _run(self, data: Tensor, batch_sizes: Tensor, hx: Optional[Tensor], batch: int):
         dirs = 2 if self.bidirectional else 1
         weight = self.weight_hh_l0
-        if hx is None:
-            hx = torch.zeros(self.num_layers * dirs, batch, self.hidden_size, dtype=weight.dtype,
-                             device=weight.device)
-        elif tuple(hx.shape) != (self.num_layers * dirs, batch, self.hidden_size):
+        if hx is not None and tuple(hx.shape) != (self.num_layers * dirs, batch, self.hidden_size):
             raise ValueError(f"FusedGRU: hx must be {(self.num_layers * dirs, batch, self.hidden_size)}"
                              f" (num_layers * num_directions, batch, hidden_size), got {tuple(hx.shape)}")
         if data.is_floating_point():
@@ -92,8 +89,11 @@ class FusedGRU(nn.GRU):
             outs = []
             for d in range(dirs):
                 sfx = f"l{layer}" + ("_reverse" if d else "")
+                # no hx: each layer and direction starts from its own zeros (one op, no slicing)
+                h0 = hx[layer * dirs + d] if hx is not None else \
+                    torch.zeros(batch, self.hidden_size, dtype=weight.dtype, device=weight.device)
                 out, h = ops.gru_layer(
-                    layer_input, batch_sizes, hx[layer * dirs + d], getattr(self, "weight_ih_" + sfx),
+                    layer_input, batch_sizes, h0, getattr(self, "weight_ih_" + sfx),
                     getattr(self, "weight_hh_" + sfx), getattr(self, "bias_ih_" + sfx, None),
                     getattr(self, "bias_hh_" + sfx, None), reverse=bool(d))
                 outs.append(out)
