@@ -121,6 +121,24 @@ SEQKIT_CLONES static void add_from_bf16(const uint16_t* src, float* dst, int64_t
 }
 inline uint16_t* bf16_ptr(const at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); }
 
+// Mixed precision, rows [b0, b0 + rows) of a block: C (+)= A @ B on bf16 operands. The
+// rows of A (float, a) are converted into a16, multiplied by the bf16 matrix b through ATen
+// (oneDNN's bf16 kernels) into c16, and converted back into C (float, c): assigned, or with
+// kAdd added. a16 and c16 are [B, k] and [B, n] bf16 scratch indexed like the batch.
+template <bool kAdd>
+void mm_rows_bf16(const float* a, int64_t b0, int64_t rows, const at::Tensor& a16, const at::Tensor& b,
+                  const at::Tensor& c16, float* c) {
+  const int64_t k = a16.size(1), n = c16.size(1);
+  at::Tensor c_rows = c16.narrow(0, b0, rows);
+  to_bf16(a, bf16_ptr(a16) + b0 * k, rows * k);
+  at::mm_out(c_rows, a16.narrow(0, b0, rows), b);
+  if (kAdd) {
+    add_from_bf16(bf16_ptr(c16) + b0 * n, c, rows * n);
+  } else {
+    from_bf16(bf16_ptr(c16) + b0 * n, c, rows * n);
+  }
+}
+
 // Threads split the batch by rows: block k owns rows [blocks[k], blocks[k+1]) of every step.
 // A row's recurrence involves only its own row (h_t[b] needs h_{t-1}[b], dh_{t-1}[b] needs
 // dh_t[b]), so each block runs all the steps of its rows on one thread with no barrier
@@ -293,11 +311,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
         if (b1 <= b0) continue;
         const int64_t nc = h0_zero ? continuing_rows(st, t, reverse) : bs;
         const int64_t g1 = std::min(b1, nc);
-        if (g1 > b0 && mixed) {  // this block's rows of h in bf16, their product back in float
-          at::Tensor h_c = h16.narrow(0, b0, g1 - b0), g_c = gh16.narrow(0, b0, g1 - b0);
-          to_bf16(reinterpret_cast<const float*>(hb + b0 * H), bf16_ptr(h16) + b0 * H, (g1 - b0) * H);
-          at::mm_out(g_c, h_c, w_hh_t);
-          from_bf16(bf16_ptr(gh16) + b0 * G, reinterpret_cast<float*>(ghp + b0 * G), (g1 - b0) * G);
+        if (g1 > b0 && mixed) {  // gh = h @ W_hh^T on bf16 operands, for this block's rows
+          mm_rows_bf16<false>(reinterpret_cast<const float*>(hb + b0 * H), b0, g1 - b0, h16, w_hh_t, gh16,
+                              reinterpret_cast<float*>(ghp + b0 * G));
         } else if (g1 > b0 && !gemm_rows<scalar_t>(g1 - b0, G, H, hb + b0 * H, whp, true, scalar_t(0),
                                                     ghp + b0 * G)) {
           at::Tensor gh_c = gh.narrow(0, b0, g1 - b0);
@@ -390,10 +406,8 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
         bwd_rows(b0, b1, H, off, gop, gp, hpp, ip, dh, dip, acc + 4 * H, dgs, acc);
         const int64_t g1 = std::min(b1, nc);
         if (g1 > b0 && mixed) {  // dh += dgh @ W_hh on bf16 operands, for this block's rows
-          at::Tensor g_c = dg16.narrow(0, b0, g1 - b0), d_c = dh16.narrow(0, b0, g1 - b0);
-          to_bf16(reinterpret_cast<const float*>(dgs + b0 * G), bf16_ptr(dg16) + b0 * G, (g1 - b0) * G);
-          at::mm_out(d_c, g_c, w_hh);
-          add_from_bf16(bf16_ptr(dh16) + b0 * H, reinterpret_cast<float*>(dh + b0 * H), (g1 - b0) * H);
+          mm_rows_bf16<true>(reinterpret_cast<const float*>(dgs + b0 * G), b0, g1 - b0, dg16, w_hh, dh16,
+                             reinterpret_cast<float*>(dh + b0 * H));
         } else if (g1 > b0 && !gemm_rows<scalar_t>(g1 - b0, H, G, dgs + b0 * G, whp, false, scalar_t(1),
                                                     dh + b0 * H)) {
           at::Tensor dh_c = dhbuf.narrow(0, b0, g1 - b0);
