@@ -55,7 +55,9 @@ class FusedPackCollator(Collator):
                     labels = table[np.asarray(corpus.codes, dtype=np.int64)]
                 # a writable copy: the corpus buffers may be mapped read-only
                 offsets = np.array(corpus.offsets, dtype=np.int64)
-                maps = (symbols, torch.from_numpy(offsets), np.diff(offsets), labels, corpus)
+                # the corpus itself is kept so that its id (the key) is not reused while cached
+                maps = (symbols, torch.from_numpy(offsets), corpus.lengths().astype(np.int64, copy=False), labels,
+                        corpus)
             self._maps[key] = maps
         return self._maps[key]
 
