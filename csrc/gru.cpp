@@ -14,8 +14,9 @@
 // dh_prev and, in float32/float64, one GEMM that adds the step's dW_hh to a per-block
 // partial sum while its gate gradients are in cache; after the steps, a large GEMM for
 // dW_ih of dense input (and, in mixed precision, for dW_hh). The gate pass also
-// accumulates, per block, the bias gradients and, for symbol indices, the scatter-add
-// into dW_ih, so no extra pass over the [N, 3H] gradients is needed.
+// accumulates the bias gradients and, for symbol indices, the scatter-add into dW_ih, so
+// no extra pass over the [N, 3H] gradients is needed: a step's sums in the compute dtype,
+// then added to the block's double sums (for dW_ih only the rows of the step's symbols).
 // With several threads the batch is split into blocks of rows, each running all its
 // steps on one thread (see row_blocks).
 //
@@ -373,6 +374,9 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
   const int64_t slots = static_cast<int64_t>(blocks.size()) - 1;
   const int64_t per_slot = 4 * H + V * G;
   at::Tensor partial = at::zeros({slots, per_slot}, opts.dtype(at::kDouble));
+  // and each block's sums of the current step, in the compute dtype, added to its double
+  // sums after the step (the rows of grad W_ih^T only for the symbols the step used)
+  at::Tensor step_sums = at::zeros({slots, per_slot}, opts);
   at::Tensor wpart = step_wgrad ? at::zeros({slots, G, H}, opts) : at::Tensor();
   // rows whose h_prev is h0 add nothing to dW_hh when h0 = 0
   const bool h0_zero = is_all_zero(h0.contiguous());
@@ -388,10 +392,13 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
     scalar_t* dip = index_input ? nullptr : dgi.data_ptr<scalar_t>();
     scalar_t* dgp = dgh.data_ptr<scalar_t>();
     double* pp = partial.data_ptr<double>();
+    scalar_t* ssp = step_sums.data_ptr<scalar_t>();
     scalar_t* wpp = step_wgrad ? wpart.data_ptr<scalar_t>() : nullptr;
     const scalar_t* whp = mixed ? nullptr : w_hh.data_ptr<scalar_t>();  // bf16 in mixed: GEMM via ATen
     for_blocks(blocks, [&](int64_t r0, int64_t r1, int64_t slot) {
       double* acc = pp + slot * per_slot;
+      scalar_t* sacc = ssp + slot * per_slot;
+      std::vector<int64_t> flushed(V, -1);  // the last step that flushed a symbol's row
       for (int64_t k = 0; k < st.T; ++k) {
         // opposite order of the forward pass
         const int64_t t = reverse ? k : st.T - 1 - k;
@@ -403,7 +410,14 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
         const int64_t nw = h0_zero ? continuing_rows(st, t, reverse) : bs;  // rows for dW_hh
         // this step's rows of dgh: the scratch, or its slice of the [N, 3H] gradients
         scalar_t* dgs = step_wgrad ? dgp : dgp + off * G;
-        bwd_rows(b0, b1, H, off, gop, gp, hpp, ip, dh, dip, acc + 4 * H, dgs, acc);
+        bwd_rows(b0, b1, H, off, gop, gp, hpp, ip, dh, dip, sacc + 4 * H, dgs, sacc);
+        kernels::flush_sums(sacc, acc, 4 * H);
+        for (int64_t b = ip ? b0 : b1; b < b1; ++b) {
+          const int64_t v = ip[off + b];
+          if (flushed[v] == k) continue;
+          flushed[v] = k;
+          kernels::flush_sums(sacc + 4 * H + v * G, acc + 4 * H + v * G, G);
+        }
         const int64_t g1 = std::min(b1, nc);
         if (g1 > b0 && mixed) {  // dh += dgh @ W_hh on bf16 operands, for this block's rows
           mm_rows_bf16<true>(reinterpret_cast<const float*>(dgs + b0 * G), b0, g1 - b0, dg16, w_hh, dh16,

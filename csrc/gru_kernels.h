@@ -86,12 +86,14 @@ static inline void fwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, cons
 // gw (symbol indices, kScatter: gw is the row of grad W_ih^T that this row's symbol
 // selects, so the scatter-add happens here, not in a pass of its own). Adds dar, daz,
 // dan, dan * r to acc[4H] (the bias-gradient sums; with kScatter only dan * r, the others
-// being the column sums of grad W_ih^T) and leaves dh = d * z. gw and acc are double:
-// they sum over every row of the batch and must match torch to 1e-5.
+// being the column sums of grad W_ih^T) and leaves dh = d * z. gw and acc hold one step's
+// sums in T; the caller moves them into its double sums after the step (flush_sums), so a
+// sum over all the rows of a batch keeps the precision of double (torch's to 1e-5) while
+// the per-row work stays in T.
 template <typename T, bool kGo, bool kScatter>
 SEQKIT_INLINE void bwd_row(int64_t H, const T* __restrict go, const T* __restrict ws,
                            const T* __restrict hp, T* __restrict dh, T* __restrict di,
-                           double* __restrict gw, T* __restrict dg, double* __restrict acc) {
+                           T* __restrict gw, T* __restrict dg, T* __restrict acc) {
   for (int64_t j = 0; j < H; ++j) {
     const T d = kGo ? dh[j] + go[j] : dh[j];
     const T r = ws[j], z = ws[H + j], n = ws[2 * H + j], hn = ws[3 * H + j];
@@ -101,21 +103,21 @@ SEQKIT_INLINE void bwd_row(int64_t H, const T* __restrict go, const T* __restric
     const T dar = dan * hn * r * (T(1) - r);
     const T daz = dz * z * (T(1) - z);
     if (kScatter) {  // the sums of dar, daz, dan are those of gw's rows, taken after
-      gw[j] += double(dar);
-      gw[H + j] += double(daz);
-      gw[2 * H + j] += double(dan);
+      gw[j] += dar;
+      gw[H + j] += daz;
+      gw[2 * H + j] += dan;
     } else {
       di[j] = dar;
       di[H + j] = daz;
       di[2 * H + j] = dan;
-      acc[j] += double(dar);
-      acc[H + j] += double(daz);
-      acc[2 * H + j] += double(dan);
+      acc[j] += dar;
+      acc[H + j] += daz;
+      acc[2 * H + j] += dan;
     }
     dg[j] = dar;
     dg[H + j] = daz;
     dg[2 * H + j] = dan * r;
-    acc[3 * H + j] += double(dan * r);
+    acc[3 * H + j] += dan * r;
     dh[j] = d * z;
   }
 }
@@ -123,7 +125,7 @@ SEQKIT_INLINE void bwd_row(int64_t H, const T* __restrict go, const T* __restric
 template <typename T, bool kGo, bool kScatter>
 SEQKIT_INLINE void bwd_rows_loop(int64_t b0, int64_t b1, int64_t H, int64_t off, const T* gout,
                                  const T* gates, const T* hprev, const int64_t* idx, T* dhbuf,
-                                 T* dgi, double* gw, T* dgh, double* acc) {
+                                 T* dgi, T* gw, T* dgh, T* acc) {
   const int64_t G = 3 * H;
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t row = off + b;
@@ -139,11 +141,11 @@ SEQKIT_INLINE void bwd_rows_loop(int64_t b0, int64_t b1, int64_t H, int64_t off,
 // to gw[idx[row]] (grad W_ih^T, [V, 3H]). acc[4H] accumulates the bias-gradient sums
 // (only acc[3H:4H] for symbol indices: the rest are gw's column sums).
 // dhbuf receives the direct part dh * z of dh_prev (the GEMM part dgh @ W_hh is added
-// after). gw and acc must belong to the calling thread.
+// after). gw and acc (one step's sums, see bwd_row) must belong to the calling thread.
 template <typename T>
 SEQKIT_INLINE void bwd_rows_impl(int64_t b0, int64_t b1, int64_t H, int64_t off, const T* gout,
                                  const T* gates, const T* hprev, const int64_t* idx, T* dhbuf,
-                                 T* dgi, double* gw, T* dgh, double* acc) {
+                                 T* dgi, T* gw, T* dgh, T* acc) {
   if (gout && idx) {
     bwd_rows_loop<T, true, true>(b0, b1, H, off, gout, gates, hprev, idx, dhbuf, dgi, gw, dgh, acc);
   } else if (gout) {
@@ -157,7 +159,7 @@ SEQKIT_INLINE void bwd_rows_impl(int64_t b0, int64_t b1, int64_t H, int64_t off,
 
 SEQKIT_CLONES static void bwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const float* gout,
                                    const float* gates, const float* hprev, const int64_t* idx,
-                                   float* dhbuf, float* dgi, double* gw, float* dgh, double* acc) {
+                                   float* dhbuf, float* dgi, float* gw, float* dgh, float* acc) {
   bwd_rows_impl<float>(b0, b1, H, off, gout, gates, hprev, idx, dhbuf, dgi, gw, dgh, acc);
 }
 static inline void bwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const double* gout,
@@ -165,6 +167,18 @@ static inline void bwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, cons
                             double* dhbuf, double* dgi, double* gw, double* dgh, double* acc) {
   bwd_rows_impl<double>(b0, b1, H, off, gout, gates, hprev, idx, dhbuf, dgi, gw, dgh, acc);
 }
+
+// dst[i] += src[i] in double, then src[i] = 0: one step's sums (bwd_rows) moved into a
+// block's double sums, leaving src ready for the next step.
+template <typename T>
+SEQKIT_INLINE void flush_sums_impl(T* __restrict src, double* __restrict dst, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    dst[i] += double(src[i]);
+    src[i] = T(0);
+  }
+}
+SEQKIT_CLONES static void flush_sums(float* src, double* dst, int64_t n) { flush_sums_impl<float>(src, dst, n); }
+static inline void flush_sums(double* src, double* dst, int64_t n) { flush_sums_impl<double>(src, dst, n); }
 
 }  // namespace kernels
 }  // namespace seqkit
