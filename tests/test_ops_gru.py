@@ -299,3 +299,35 @@ def test_backward_empty_grad_output_is_zero(index):
     empty = torch.ops.seqkit.gru_backward(out.new_empty((0,)), g_hn, *rest)
     for a, b in zip(zero, empty):
         assert a.shape == b.shape and torch.allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("hidden", [16, 5])
+def test_saturation_and_nan_like_nn_gru(backend, hidden):
+    # the gate pass saturates as torch does for huge pre-activations (exp clamped, no
+    # inf / inf) and lets NaN through (--nan-policy relies on it), never clamping it to a
+    # number; H = 16 runs whole vectors, H = 5 the vector loop's remainder
+    g = torch.Generator().manual_seed(3)
+    ref, fused = pair(4, hidden)
+    lengths = [6, 3, 5, 1]
+    seqs = [torch.randn(n, 4, generator=g) * 1e4 for n in lengths]  # pre-activations near +-1e4
+    packed = pack_sequence(seqs, enforce_sorted=False)
+    with torch.no_grad():
+        out_r, h_r = ref(packed)
+        out_f, h_f = fused(packed)
+    assert torch.isfinite(out_f.data).all()
+    assert_close(out_f.data, out_r.data, "saturated output")
+    assert_close(h_f, h_r, "saturated h_n")
+
+    seqs[1] = seqs[1].clone()
+    seqs[1][1, 2] = float("nan")  # the second step of one sequence
+    seqs[2] = seqs[2].clone()
+    seqs[2][0, 0] = float("inf")
+    packed = pack_sequence(seqs, enforce_sorted=False)
+    with torch.no_grad():
+        out_r, h_r = ref(packed)
+        out_f, h_f = fused(packed)
+    assert torch.equal(torch.isnan(out_f.data), torch.isnan(out_r.data))
+    assert torch.equal(torch.isnan(h_f), torch.isnan(h_r))
+    assert torch.isnan(h_f).any(), "a NaN input must reach h_n"
+    finite = ~torch.isnan(out_r.data)
+    assert_close(out_f.data[finite], out_r.data[finite], "output around NaN")
