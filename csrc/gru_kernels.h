@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "fastmath.h"
+#include "gru_avx512.h"
 
 // ISA levels, not CPU models ("arch=haswell" would never match an AMD CPU).
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 12
@@ -69,10 +70,22 @@ SEQKIT_INLINE void fwd_rows_impl(int64_t b0, int64_t b1, int64_t H, int64_t off,
   }
 }
 
-SEQKIT_CLONES static void fwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const float* gi,
-                                   const int64_t* idx, const float* gh, const float* bhn, float* hbuf,
-                                   float* gates, float* hprev, float* out) {
+SEQKIT_CLONES static void fwd_rows_portable(int64_t b0, int64_t b1, int64_t H, int64_t off, const float* gi,
+                                            const int64_t* idx, const float* gh, const float* bhn, float* hbuf,
+                                            float* gates, float* hprev, float* out) {
   fwd_rows_impl<float>(b0, b1, H, off, gi, idx, gh, bhn, hbuf, gates, hprev, out);
+}
+// float: the AVX-512 intrinsics (gru_avx512.h) where the CPU has them and H % 16 == 0
+static inline void fwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const float* gi,
+                            const int64_t* idx, const float* gh, const float* bhn, float* hbuf,
+                            float* gates, float* hprev, float* out) {
+#ifdef SEQKIT_AVX512_GATES
+  if (H % 16 == 0 && avx512::available()) {
+    avx512::fwd_rows(b0, b1, H, off, gi, idx, gh, bhn, hbuf, gates, hprev, out);
+    return;
+  }
+#endif
+  fwd_rows_portable(b0, b1, H, off, gi, idx, gh, bhn, hbuf, gates, hprev, out);
 }
 static inline void fwd_rows(int64_t b0, int64_t b1, int64_t H, int64_t off, const double* gi,
                             const int64_t* idx, const double* gh, const double* bhn, double* hbuf,
