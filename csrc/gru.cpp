@@ -11,9 +11,10 @@
 // that also saves r, z, n, (W_hn h + b_hn) and h_prev for backward. Nothing is allocated
 // per step.
 // Backward mirrors it: per step one fused pass for the gate gradients, one GEMM for
-// dh_prev and, in float32/float64, one GEMM that adds the step's dW_hh to a per-block
-// partial sum while its gate gradients are in cache; after the steps, a large GEMM for
-// dW_ih of dense input (and, in mixed precision, for dW_hh). The gate pass also
+// dh_prev and, in float32/float64, GEMMs that use the step's gate gradients while they
+// are in cache: the step's dW_hh added to a per-block partial sum and, for dense input,
+// the step's rows of grad_input and its dW_ih (another partial sum). Mixed precision
+// keeps [N, 3H] gradients for large bf16 GEMMs after the steps instead. The gate pass also
 // accumulates the bias gradients and, for symbol indices, the scatter-add into dW_ih, so
 // no extra pass over the [N, 3H] gradients is needed: a step's sums in the compute dtype,
 // then added to the block's double sums (for dW_ih only the rows of the step's symbols).
@@ -359,14 +360,22 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
   const int64_t V = index_input ? w_ih.size(1) : 0;
   const at::Tensor idx = index_input ? checked_indices(input, V, who) : at::Tensor();
   at::Tensor dhbuf = grad_hn.contiguous().clone();
-  // dgi: gate gradients of the input projection, for the dense-input GEMMs; with symbol
-  // indices they go straight into each block's partial grad W_ih^T instead
-  at::Tensor dgi = index_input ? at::Tensor() : at::empty({N, G}, opts);
   // dW_hh: in float32/float64 each block adds its rows' dgh^T @ h_prev to its own partial
   // [3H, H] right after the step's gate pass, while those rows are in its cache, so dgh is
   // a [B, 3H] scratch for one step; mixed precision keeps all [N, 3H] for one bf16 GEMM
   const bool step_wgrad = !mixed;
   at::Tensor dgh = at::empty({step_wgrad ? std::max<int64_t>(B, 1) : N, G}, opts);
+  // dgi: gate gradients of the input projection of dense input (with symbol indices they go
+  // straight into each block's partial grad W_ih^T instead). Likewise per step in
+  // float32/float64: a [B, 3H] scratch from which the block writes its rows of grad_input
+  // (dgi @ W_ih) and adds dgi^T @ x to its partial grad W_ih [3H, I]; mixed precision keeps
+  // all [N, 3H] for two bf16 GEMMs after the steps
+  const bool step_igrad = !index_input && !mixed;
+  const int64_t I = index_input ? 0 : input.size(1);
+  at::Tensor dgi = index_input ? at::Tensor() : at::empty({step_igrad ? std::max<int64_t>(B, 1) : N, G}, opts);
+  const at::Tensor x_dense = step_igrad ? input.contiguous() : at::Tensor();
+  const at::Tensor w_ih_c = step_igrad ? w_ih.contiguous() : at::Tensor();
+  at::Tensor grad_input = step_igrad && input_grad ? at::empty({N, I}, opts) : at::Tensor();
   // per-block partial sums, in double: bias gradients [4H] (r, z, n of the input
   // projection, n of the recurrent product) and, for indices, grad W_ih^T [V, 3H] (whose
   // column sums are then the first 3H bias sums)
@@ -378,6 +387,7 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
   // sums after the step (the rows of grad W_ih^T only for the symbols the step used)
   at::Tensor step_sums = at::zeros({slots, per_slot}, opts);
   at::Tensor wpart = step_wgrad ? at::zeros({slots, G, H}, opts) : at::Tensor();
+  at::Tensor wipart = step_igrad ? at::zeros({slots, G, I}, opts) : at::Tensor();
   // rows whose h_prev is h0 add nothing to dW_hh when h0 = 0
   const bool h0_zero = is_all_zero(h0.contiguous());
   at::Tensor dg16 = mixed ? at::empty({std::max<int64_t>(B, 1), G}, opts.dtype(at::kBFloat16)) : at::Tensor();
@@ -395,6 +405,10 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
     scalar_t* ssp = step_sums.data_ptr<scalar_t>();
     scalar_t* wpp = step_wgrad ? wpart.data_ptr<scalar_t>() : nullptr;
     const scalar_t* whp = mixed ? nullptr : w_hh.data_ptr<scalar_t>();  // bf16 in mixed: GEMM via ATen
+    const scalar_t* xp = step_igrad ? x_dense.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* wip = step_igrad ? w_ih_c.data_ptr<scalar_t>() : nullptr;
+    scalar_t* gip = grad_input.defined() ? grad_input.data_ptr<scalar_t>() : nullptr;
+    scalar_t* wipp = step_igrad ? wipart.data_ptr<scalar_t>() : nullptr;
     for_blocks(blocks, [&](int64_t r0, int64_t r1, int64_t slot) {
       double* acc = pp + slot * per_slot;
       scalar_t* sacc = ssp + slot * per_slot;
@@ -408,9 +422,23 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
         // dh_prev of rows that started from h0 only feeds grad_h0
         const int64_t nc = h0_grad ? bs : continuing_rows(st, t, reverse);
         const int64_t nw = h0_zero ? continuing_rows(st, t, reverse) : bs;  // rows for dW_hh
-        // this step's rows of dgh: the scratch, or its slice of the [N, 3H] gradients
+        // this step's rows of dgh and dgi: the scratch, or their slice of the [N, 3H] gradients
         scalar_t* dgs = step_wgrad ? dgp : dgp + off * G;
-        bwd_rows(b0, b1, H, off, gop, gp, hpp, ip, dh, dip, sacc + 4 * H, dgs, sacc);
+        scalar_t* dis = dip == nullptr ? nullptr : step_igrad ? dip : dip + off * G;
+        bwd_rows(b0, b1, H, off, gop, gp, hpp, ip, dh, dis, sacc + 4 * H, dgs, sacc);
+        if (step_igrad) {
+          // grad_input rows = dgi @ W_ih ([rows, 3H] @ [3H, I])
+          if (gip != nullptr && !gemm_rows<scalar_t>(b1 - b0, I, G, dis + b0 * G, wip, false, scalar_t(0),
+                                                     gip + (off + b0) * I)) {
+            at::Tensor gi_c = grad_input.narrow(0, off + b0, b1 - b0);
+            at::mm_out(gi_c, dgi.narrow(0, b0, b1 - b0), w_ih_c);
+          }
+          // grad W_ih partial += dgi^T @ x of these rows
+          if (!gemm_tn_acc<scalar_t>(G, I, b1 - b0, dis + b0 * G, xp + (off + b0) * I, wipp + slot * G * I)) {
+            at::Tensor w_c = wipart[slot];
+            w_c.addmm_(dgi.narrow(0, b0, b1 - b0).t(), x_dense.narrow(0, off + b0, b1 - b0));
+          }
+        }
         kernels::flush_sums(sacc, acc, 4 * H);
         for (int64_t b = ip ? b0 : b1; b < b1; ++b) {
           const int64_t v = ip[off + b];
@@ -483,14 +511,14 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
     grad_w_hh = skip < N ? at::mm(op16(dgh.narrow(0, skip, N - skip)).t(), op16(hprev.narrow(0, skip, N - skip)))
                          : at::zeros_like(w_hh);
   }
-  at::Tensor grad_input;
-  if (index_input) {
-    grad_input = at::empty({0}, opts);
-  } else {
+  if (step_igrad) {
+    grad_w_ih = slots > 1 ? wipart.sum(0) : wipart.view({G, I});
+  } else if (!index_input) {  // mixed: two GEMMs over all rows
     const at::Tensor dgi_op = op16(dgi);
     grad_w_ih = at::mm(dgi_op.t(), op16(input.contiguous()));
-    grad_input = input_grad ? at::mm(dgi_op, w_ih).to(opts.dtype()) : at::empty({0}, opts);
+    if (input_grad) grad_input = at::mm(dgi_op, w_ih).to(opts.dtype());
   }
+  if (!grad_input.defined()) grad_input = at::empty({0}, opts);
   return {grad_input, h0_grad ? dhbuf : at::empty({0}, opts), grad_w_ih, grad_w_hh, grad_b_ih,
           grad_b_hh};
 }

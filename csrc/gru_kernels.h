@@ -143,14 +143,15 @@ SEQKIT_INLINE void bwd_rows_loop(int64_t b0, int64_t b1, int64_t H, int64_t off,
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t row = off + b;
     bwd_row<T, kGo, kScatter>(H, kGo ? gout + row * H : nullptr, gates + row * 4 * H,
-                              hprev + row * H, dhbuf + b * H, kScatter ? nullptr : dgi + row * G,
+                              hprev + row * H, dhbuf + b * H, kScatter ? nullptr : dgi + b * G,
                               kScatter ? gw + idx[row] * G : nullptr, dgh + b * G, acc);
   }
 }
 
 // Gradient pass of one step for rows [b0, b1): dh (in dhbuf) + grad_output (gout, or null
-// for zero) -> gate gradients: dgh[b] (of the recurrent product; dgh holds this step's
-// rows, indexed by b like dhbuf) and, for dense input, dgi[row]; for symbol indices (idx not null) row's input-projection gradient is added
+// for zero) -> gate gradients: dgh[b] (of the recurrent product) and, for dense input,
+// dgi[b] (of the input projection), both holding this step's rows indexed by b like
+// dhbuf; for symbol indices (idx not null) row's input-projection gradient is added
 // to gw[idx[row]] (grad W_ih^T, [V, 3H]). acc[4H] accumulates the bias-gradient sums
 // (only acc[3H:4H] for symbol indices: the rest are gw's column sums).
 // dhbuf receives the direct part dh * z of dh_prev (the GEMM part dgh @ W_hh is added
