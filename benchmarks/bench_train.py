@@ -17,6 +17,12 @@ Rows (same task: surname -> language, GRU hidden 128, one-hot input, batches of 
 Rows 3-6 train the same model on the same split and report the median epoch time,
 names/s and the final top-1 accuracy. Ratios are against row 3 (float32 torch).
 
+``--model course`` (default) is the course's model above: one-hot input, one direction,
+no dropout. ``--model defaults`` trains what ``seqkit run`` trains with every other
+option at its default (learned 64-wide embedding, bidirectional, input and head dropout
+0.3, label smoothing 0.1), at the given ``--batch``, ``--hidden``, ``--threads``; rows 1
+and 2 (the course's own loops) are then left out, since they train the course's model.
+
 The engine rows run in ``--rounds`` rounds (default 3), each round training every row
 once in turn, so a slow spell of a shared machine falls on all rows alike: a row's
 figures are the medians over its rounds' epochs, and its ratio is the median of the
@@ -139,13 +145,20 @@ def bench_course_batched(X, Y, languages, hidden, n_batches, batch):
     return n_batches * batch / (time.perf_counter() - t0)
 
 
-def bench_engine(data, cell, collator, hidden, batch, epochs, threads, seed, precision="fp32"):
+#: RunConfig fields of each --model (the rest at their defaults)
+MODELS = {
+    "course": {"encoder": "onehot", "bidirectional": False, "head_dropout": 0.0, "label_smoothing": 0.0, "lr": 3e-3},
+    "defaults": {},
+}
+
+
+def bench_engine(data, cell, collator, hidden, batch, epochs, threads, seed, precision="fp32", model="course"):
     from seqkit.engine import RunConfig, train
 
     with tempfile.TemporaryDirectory() as out:
-        cfg = RunConfig(data=str(data), cell=cell, collator=collator, encoder="onehot", hidden_size=hidden,
-                        bidirectional=False, batch_size=batch, epochs=epochs, threads=threads, seed=seed,
-                        head_dropout=0.0, label_smoothing=0.0, lr=3e-3, quiet=True, out=out, precision=precision)
+        cfg = RunConfig(data=str(data), cell=cell, collator=collator, hidden_size=hidden, batch_size=batch,
+                        epochs=epochs, threads=threads, seed=seed, quiet=True, out=out, precision=precision,
+                        **MODELS[model])
         m = train(cfg)
         hist = [json.loads(line) for line in Path(out, "history.jsonl").read_text().splitlines()]
     epoch_s = [h["epoch_seconds"] for h in hist]
@@ -165,7 +178,7 @@ def bench_rounds(configs, rounds, **kw):
     for r in range(rounds):
         for name, cell, collator, precision in configs:
             runs[name].append(bench_engine(kw["data"], cell, collator, kw["hidden"], kw["batch"], kw["epochs"],
-                                           kw["threads"], kw["seed"], precision=precision))
+                                           kw["threads"], kw["seed"], precision=precision, model=kw["model"]))
         print(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {runs[n][-1]['epoch_s']:.3f} s" for n in runs),
               flush=True)
     out = {}
@@ -192,23 +205,26 @@ def main(argv=None):
     ap.add_argument("--course-names", type=int, default=512, help="names for the unbatched course loop")
     ap.add_argument("--course-batches", type=int, default=8, help="batches for the batched course loop")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", choices=sorted(MODELS), default="course",
+                    help="course: one-hot, one direction, no dropout (default); defaults: seqkit run's defaults")
     ap.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the --precision bf16 rows")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    X, Y, languages = course_data(Path(args.data))
     rows = []
-    rate = bench_course_unbatched(X, Y, languages, args.hidden, args.course_names, args.batch)
-    rows.append({"pipeline": "course unbatched loop", "names/s": rate})
-    rate = bench_course_batched(X, Y, languages, args.hidden, args.course_batches, args.batch)
-    rows.append({"pipeline": "course batched one-hot + pack", "names/s": rate})
+    if args.model == "course":
+        X, Y, languages = course_data(Path(args.data))
+        rate = bench_course_unbatched(X, Y, languages, args.hidden, args.course_names, args.batch)
+        rows.append({"pipeline": "course unbatched loop", "names/s": rate})
+        rate = bench_course_batched(X, Y, languages, args.hidden, args.course_batches, args.batch)
+        rows.append({"pipeline": "course batched one-hot + pack", "names/s": rate})
     configs = [("torch", "gru", "pack", "fp32"), ("seqkit", "fused-gru", "fused-pack", "fp32")]
     if args.bf16:
         configs += [("torch bf16", "gru", "pack", "bf16"), ("seqkit bf16", "fused-gru", "fused-pack", "bf16")]
     eng = bench_rounds(configs, args.rounds, data=args.data, hidden=args.hidden, batch=args.batch,
-                       epochs=args.epochs, threads=args.threads, seed=args.seed)
+                       epochs=args.epochs, threads=args.threads, seed=args.seed, model=args.model)
     labels = {"torch": "torch: --cell gru --collator pack",
               "seqkit": "seqkit: --cell fused-gru --collator fused-pack",
               "torch bf16": "torch: --cell gru --collator pack --precision bf16",
@@ -226,7 +242,7 @@ def main(argv=None):
                       "epoch s (median)": f"{r['epoch_s']:.3f}" if "epoch_s" in r else "",
                       "top1": f"{r['top1']:.4f}" if "top1" in r else "",
                       "vs torch": f"{ratio:.2f}x"})
-    print(f"name2lang training, hidden {args.hidden}, batch {args.batch}, {args.threads} threads, "
+    print(f"name2lang training, {args.model} model, hidden {args.hidden}, batch {args.batch}, {args.threads} threads, "
           f"{args.rounds} rounds x {args.epochs} epochs for the engine rows (medians; engine-row ratios: "
           "median of the per-round ratios)")
     print_table(table, ["pipeline", "names/s", "epoch s (median)", "top1", "vs torch"])
