@@ -440,11 +440,13 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
           }
         }
         kernels::flush_sums(sacc, acc, 4 * H);
-        for (int64_t b = ip ? b0 : b1; b < b1; ++b) {
-          const int64_t v = ip[off + b];
-          if (flushed[v] == k) continue;
-          flushed[v] = k;
-          kernels::flush_sums(sacc + 4 * H + v * G, acc + 4 * H + v * G, G);
+        if (ip != nullptr) {  // the grad W_ih^T rows of the symbols this step used, each once
+          for (int64_t b = b0; b < b1; ++b) {
+            const int64_t v = ip[off + b];
+            if (flushed[v] == k) continue;
+            flushed[v] = k;
+            kernels::flush_sums(sacc + 4 * H + v * G, acc + 4 * H + v * G, G);
+          }
         }
         const int64_t g1 = std::min(b1, nc);
         if (g1 > b0 && mixed) {  // dh += dgh @ W_hh on bf16 operands, for this block's rows
