@@ -552,7 +552,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
 
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     opt = make_optimizer(model, config)
-    trainable = [p for p in model.parameters() if p.requires_grad]
+    trainable = [p for group in opt.param_groups for p in group["params"]]  # what the optimizer updates
     sched = make_schedule(opt, config, len(sampler))
     # With --ema, an exponential moving average of the weights is what gets evaluated and saved.
     averaged = torch.optim.swa_utils.AveragedModel(
