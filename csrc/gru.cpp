@@ -191,29 +191,45 @@ inline void for_blocks(const std::vector<int64_t>& blocks, const F& f) {
   });
 }
 
-// Whether every element of the contiguous tensor h is zero (-0.0 too; NaN is not), in
-// blocks whose test the compiler vectorizes.
-bool is_all_zero(const at::Tensor& h) {
-  bool zero = true;
-  AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "seqkit_is_zero", [&] {
-    const scalar_t* p = h.data_ptr<scalar_t>();
-    const int64_t n = h.numel();
-    for (int64_t i = 0; i < n && zero; i += 512) {
-      bool nonzero = false;
-      for (int64_t j = i, e = std::min(n, i + 512); j < e; ++j) nonzero |= p[j] != scalar_t(0);
-      zero = !nonzero;
+// Whether every element of the contiguous tensor h is zero (-0.0 too; NaN is not): an OR
+// of the bits below the sign over blocks of 4096 elements (a loop the compiler vectorizes),
+// leaving at the first block with a nonzero element.
+template <typename U>
+SEQKIT_INLINE bool zero_bits_impl(const void* data, int64_t n) {
+  constexpr U kMagnitude = ~(U(1) << (8 * sizeof(U) - 1));
+  const unsigned char* p = static_cast<const unsigned char*>(data);
+  for (int64_t i = 0; i < n; i += 4096) {
+    U any = 0;
+    for (int64_t j = i, e = std::min(n, i + 4096); j < e; ++j) {
+      U u;
+      std::memcpy(&u, p + j * sizeof(U), sizeof u);
+      any |= u & kMagnitude;
     }
-  });
-  return zero;
+    if (any != 0) return false;
+  }
+  return true;
+}
+SEQKIT_CLONES static bool zero_bits32(const void* p, int64_t n) { return zero_bits_impl<uint32_t>(p, n); }
+SEQKIT_CLONES static bool zero_bits64(const void* p, int64_t n) { return zero_bits_impl<uint64_t>(p, n); }
+
+bool is_all_zero(const at::Tensor& h) {
+  TORCH_INTERNAL_ASSERT(h.is_contiguous() && (h.scalar_type() == at::kFloat || h.scalar_type() == at::kDouble));
+  return h.scalar_type() == at::kFloat ? zero_bits32(h.data_ptr(), h.numel()) : zero_bits64(h.data_ptr(), h.numel());
 }
 
 // The table that symbol indices gather their input projection from: W_ih^T with the
 // folded biases, out[v, g] = w[g, v] + (b_ih + b_hh for the r and z gates, b_ih for n).
+// A transpose in tiles of 16 symbols: each gate row of w is read 16 entries at a time and
+// the 16 output rows being written stay in cache across the gate rows.
 template <typename W, typename T>
 void index_table(const W* w, int64_t G, int64_t V, int64_t H, const T* bih, const T* bhh, T* out) {
-  for (int64_t v = 0; v < V; ++v) {
+  constexpr int64_t kTile = 16;
+  for (int64_t v0 = 0; v0 < V; v0 += kTile) {
+    const int64_t v1 = std::min(V, v0 + kTile);
     for (int64_t g = 0; g < G; ++g) {
-      out[v * G + g] = static_cast<T>(w[g * V + v]) + (g < 2 * H ? bih[g] + bhh[g] : bih[g]);
+      const T b = g < 2 * H ? bih[g] + bhh[g] : bih[g];
+      const W* wg = w + g * V;
+      for (int64_t v = v0; v < v1; ++v) out[v * G + g] = static_cast<T>(wg[v]) + b;
     }
   }
 }
@@ -382,12 +398,13 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
   const std::vector<int64_t> blocks = row_blocks(st, B, grain_rows(H));
   const int64_t slots = static_cast<int64_t>(blocks.size()) - 1;
   const int64_t per_slot = 4 * H + V * G;
-  at::Tensor partial = at::zeros({slots, per_slot}, opts.dtype(at::kDouble));
+  // (each block zeroes its own slot on its own thread, where it then uses it)
+  at::Tensor partial = at::empty({slots, per_slot}, opts.dtype(at::kDouble));
   // and each block's sums of the current step, in the compute dtype, added to its double
   // sums after the step (the rows of grad W_ih^T only for the symbols the step used)
-  at::Tensor step_sums = at::zeros({slots, per_slot}, opts);
-  at::Tensor wpart = step_wgrad ? at::zeros({slots, G, H}, opts) : at::Tensor();
-  at::Tensor wipart = step_igrad ? at::zeros({slots, G, I}, opts) : at::Tensor();
+  at::Tensor step_sums = at::empty({slots, per_slot}, opts);
+  at::Tensor wpart = step_wgrad ? at::empty({slots, G, H}, opts) : at::Tensor();
+  at::Tensor wipart = step_igrad ? at::empty({slots, G, I}, opts) : at::Tensor();
   // rows whose h_prev is h0 add nothing to dW_hh when h0 = 0
   const bool h0_zero = is_all_zero(h0.contiguous());
   at::Tensor dg16 = mixed ? at::empty({std::max<int64_t>(B, 1), G}, opts.dtype(at::kBFloat16)) : at::Tensor();
@@ -412,6 +429,10 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
     for_blocks(blocks, [&](int64_t r0, int64_t r1, int64_t slot) {
       double* acc = pp + slot * per_slot;
       scalar_t* sacc = ssp + slot * per_slot;
+      std::fill(acc, acc + per_slot, 0.0);
+      std::fill(sacc, sacc + per_slot, scalar_t(0));
+      if (wpp != nullptr) std::fill(wpp + slot * G * H, wpp + (slot + 1) * G * H, scalar_t(0));
+      if (wipp != nullptr) std::fill(wipp + slot * G * I, wipp + (slot + 1) * G * I, scalar_t(0));
       std::vector<int64_t> flushed(V, -1);  // the last step that flushed a symbol's row
       for (int64_t k = 0; k < st.T; ++k) {
         // opposite order of the forward pass
@@ -469,52 +490,74 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
 
   // in mixed precision the weight GEMMs take bf16 operands and give the weights' dtype
   const auto wdt = w_hh.scalar_type();
-  // The per-block partial sums, reduced in one pass straight into the outputs: for symbol
-  // indices grad W_ih^T (every row added its [dar, daz, dan] to its symbol's row), written
-  // transposed as grad W_ih, whose column sums are the first 3H bias sums; then the biases
+  // The per-block partial sums, reduced into the outputs. First each element is summed over
+  // the blocks, in block order (so the result does not depend on which thread sums it),
+  // into block 0's double sums and the weight gradients, the threads taking contiguous
+  // ranges of each. Then, from those sums: for symbol indices grad W_ih, the transpose of
+  // the partial grad W_ih^T (its column sums are the first 3H bias sums), and the biases.
   at::Tensor grad_w_ih = index_input ? at::empty({G, V}, opts.dtype(wdt)) : at::Tensor();
   at::Tensor grad_b_ih = has_bias ? at::empty({G}, opts) : at::empty({0}, opts);
   at::Tensor grad_b_hh = has_bias ? at::empty({G}, opts) : at::empty({0}, opts);
-  {
-    const double* pp = partial.data_ptr<double>();
-    std::vector<double> bsum(4 * H, 0.0);
-    for (int64_t s = 0; s < slots; ++s) {
-      for (int64_t j = 0; j < 4 * H; ++j) bsum[j] += pp[s * per_slot + j];
+  const bool sum_w_hh = step_wgrad && slots > 1, sum_w_ih = step_igrad && slots > 1;
+  at::Tensor grad_w_hh = sum_w_hh ? at::empty({G, H}, opts) : at::Tensor();
+  if (sum_w_ih) grad_w_ih = at::empty({G, I}, opts);
+  double* const pp = partial.data_ptr<double>();
+  AT_DISPATCH_FLOATING_TYPES(opts.dtype().toScalarType(), "seqkit_gru_grad_reduce", [&] {
+    using T = scalar_t;
+    if (slots > 1) {
+      // dst[i] = sum over the blocks of src[s * stride + i], for i in [i0, i1)
+      auto sum_slots = [&](auto* dst, const auto* src, int64_t stride, int64_t i0, int64_t i1) {
+        if (static_cast<const void*>(dst) != static_cast<const void*>(src)) std::copy(src + i0, src + i1, dst + i0);
+        for (int64_t s = 1; s < slots; ++s) {
+          const auto* x = src + s * stride;
+          for (int64_t i = i0; i < i1; ++i) dst[i] += x[i];
+        }
+      };
+      const int64_t nw = sum_w_hh ? G * H : 0, ni = sum_w_ih ? G * I : 0;
+      at::parallel_for(0, per_slot + nw + ni, 4096, [&](int64_t i0, int64_t i1) {
+        // [0, per_slot): the double sums, in place into block 0's; then grad W_hh, grad W_ih
+        if (i0 < per_slot) sum_slots(pp, pp, per_slot, i0, std::min(i1, per_slot));
+        const int64_t w0 = std::max(i0, per_slot) - per_slot, w1 = std::min(i1, per_slot + nw) - per_slot;
+        if (w0 < w1) sum_slots(grad_w_hh.data_ptr<T>(), wpart.data_ptr<T>(), G * H, w0, w1);
+        const int64_t x0 = std::max(i0, per_slot + nw) - per_slot - nw, x1 = i1 - per_slot - nw;
+        if (x0 < x1) sum_slots(grad_w_ih.data_ptr<T>(), wipart.data_ptr<T>(), G * I, x0, x1);
+      });
     }
+    std::vector<double> bsum(pp, pp + G);
     if (index_input) {
       AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, wdt, "seqkit_gru_grad_w_ih", [&] {
         scalar_t* gw = grad_w_ih.data_ptr<scalar_t>();
         for (int64_t v = 0; v < V; ++v) {
+          const double* row = pp + 4 * H + v * G;
+          for (int64_t g = 0; g < G; ++g) bsum[g] += row[g];
+        }
+        // transposed in tiles of 8 symbols: each row of grad W_ih is written 8 entries at a time
+        for (int64_t v0 = 0; v0 < V; v0 += 8) {
+          const int64_t v1 = std::min(V, v0 + 8);
           for (int64_t g = 0; g < G; ++g) {
-            double x = 0.0;
-            for (int64_t s = 0; s < slots; ++s) x += pp[s * per_slot + 4 * H + v * G + g];
-            bsum[g] += x;
-            gw[g * V + v] = static_cast<scalar_t>(x);
+            for (int64_t v = v0; v < v1; ++v) gw[g * V + v] = static_cast<scalar_t>(pp[4 * H + v * G + g]);
           }
         }
       });
     }
     if (has_bias) {
-      AT_DISPATCH_FLOATING_TYPES(opts.dtype().toScalarType(), "seqkit_gru_grad_b", [&] {
-        scalar_t* bi = grad_b_ih.data_ptr<scalar_t>();
-        scalar_t* bh = grad_b_hh.data_ptr<scalar_t>();
-        for (int64_t j = 0; j < G; ++j) bi[j] = static_cast<scalar_t>(bsum[j]);
-        for (int64_t j = 0; j < 2 * H; ++j) bh[j] = static_cast<scalar_t>(bsum[j]);
-        for (int64_t j = 0; j < H; ++j) bh[2 * H + j] = static_cast<scalar_t>(bsum[3 * H + j]);
-      });
+      T* bi = grad_b_ih.data_ptr<T>();
+      T* bh = grad_b_hh.data_ptr<T>();
+      for (int64_t j = 0; j < G; ++j) bi[j] = static_cast<T>(bsum[j]);
+      for (int64_t j = 0; j < 2 * H; ++j) bh[j] = static_cast<T>(bsum[j]);
+      for (int64_t j = 0; j < H; ++j) bh[2 * H + j] = static_cast<T>(pp[3 * H + j]);
     }
-  }
+  });
   auto op16 = [&](const at::Tensor& x) { return mixed ? x.to(at::kBFloat16) : x; };
-  at::Tensor grad_w_hh;
   if (step_wgrad) {
-    grad_w_hh = slots > 1 ? wpart.sum(0) : wpart.view({G, H});
+    if (!sum_w_hh) grad_w_hh = wpart.view({G, H});
   } else {  // mixed: one GEMM over all rows; those of the first step have h_prev = h0
     const int64_t skip = (!reverse && st.T > 0 && h0_zero) ? st.bs[0] : 0;
     grad_w_hh = skip < N ? at::mm(op16(dgh.narrow(0, skip, N - skip)).t(), op16(hprev.narrow(0, skip, N - skip)))
                          : at::zeros_like(w_hh);
   }
   if (step_igrad) {
-    grad_w_ih = slots > 1 ? wipart.sum(0) : wipart.view({G, I});
+    if (!sum_w_ih) grad_w_ih = wipart.view({G, I});
   } else if (!index_input) {  // mixed: two GEMMs over all rows
     const at::Tensor dgi_op = op16(dgi);
     grad_w_ih = at::mm(dgi_op.t(), op16(input.contiguous()));

@@ -5,6 +5,8 @@ opcheck exercise the compiled ops directly.
 """
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 from torch import nn
@@ -17,6 +19,17 @@ from seqkit.fused_gru import FusedGRU
 ATOL = 1e-5
 
 
+
+
+@contextlib.contextmanager
+def num_threads(n):
+    """torch's intra-op threads set to n inside the block (the row blocks follow them)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 def pair(input_size, hidden, **kw):
@@ -248,9 +261,7 @@ def test_large_batch_two_threads(backend, shape):
     # wide enough that the batch is split into row blocks across threads (>= 2 * 128 rows
     # at H = 64); "skewed": one sequence is 30 times longer than the others, so the first
     # block runs alone for most steps
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with num_threads(2):
         g = torch.Generator().manual_seed(11)
         ref, fused = pair(10, 64, bidirectional=True)
         if shape == "random":
@@ -259,8 +270,21 @@ def test_large_batch_two_threads(backend, shape):
             lengths = [60] + torch.randint(1, 3, (299,), generator=g).tolist()
         _, packed = packed_batch(lengths, 10, True, g)
         compare(ref, fused, one_hot_packed(packed, 10), packed)
-    finally:
-        torch.set_num_threads(threads)
+
+
+def h_n_only_grads(seed, symbols, hidden, max_len, index, calls=1):
+    """Parameter gradients of (h_n * g).sum() over 300 random sequences: nn.GRU's, then
+    those of ``calls`` identical calls of FusedGRU (index or one-hot input)."""
+    g = torch.Generator().manual_seed(seed)
+    ref, fused = pair(symbols, hidden)
+    lengths = torch.randint(1, max_len, (300,), generator=g).tolist()
+    _, packed = packed_batch(lengths, symbols, True, g)
+    ref_in = one_hot_packed(packed, symbols)
+    fused_in = packed if index else ref_in
+    g_h = torch.randn(1, 300, hidden, generator=g)
+    dr = torch.autograd.grad((ref(ref_in)[1] * g_h).sum(), list(ref.parameters()))
+    runs = [torch.autograd.grad((fused(fused_in)[1] * g_h).sum(), list(fused.parameters())) for _ in range(calls)]
+    return [n for n, _ in ref.named_parameters()], dr, runs
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -268,22 +292,25 @@ def test_large_batch_two_threads(backend, shape):
 def test_h_n_only_gradients(backend, threads, index):
     # a classifier uses h_n only: the output's gradient is absent (not zeros) in backward,
     # and the bias / index gradients are per-thread partial sums when a step is split
-    saved = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        g = torch.Generator().manual_seed(5)
-        ref, fused = pair(12, 64)
-        lengths = torch.randint(1, 9, (300,), generator=g).tolist()
-        _, packed = packed_batch(lengths, 12, True, g)
-        ref_in = one_hot_packed(packed, 12)
-        fused_in = packed if index else ref_in
-        g_h = torch.randn(1, 300, 64, generator=g)
-        dr = torch.autograd.grad((ref(ref_in)[1] * g_h).sum(), list(ref.parameters()))
-        df = torch.autograd.grad((fused(fused_in)[1] * g_h).sum(), list(fused.parameters()))
-        for (name, _), a, b in zip(ref.named_parameters(), df, dr):
-            assert_close(a, b, f"grad of {name}")
-    finally:
-        torch.set_num_threads(saved)
+    with num_threads(threads):
+        names, dr, (df,) = h_n_only_grads(5, 12, 64, 9, index)
+    for name, a, b in zip(names, df, dr):
+        assert_close(a, b, f"grad of {name}")
+
+
+@pytest.mark.parametrize("threads", [3, 4])
+@pytest.mark.parametrize("index", [False, True])
+def test_more_row_blocks_than_two(threads, index):
+    # at H = 256 a block needs 32 rows, so 300 sequences make `threads` row blocks: the
+    # blocks' partial sums (biases, grad W_ih, grad W_hh) are reduced over 3 or 4 slots,
+    # in block order, which also makes two identical calls agree bit for bit
+    if not cpp_available():
+        pytest.skip("compiled ops unavailable")
+    with num_threads(threads):
+        names, dr, (df, again) = h_n_only_grads(17 + threads, 9, 256, 7, index, calls=2)
+    for name, a, b, c in zip(names, df, dr, again):
+        assert_close(a, b, f"grad of {name}")
+        assert torch.equal(a, c), f"grad of {name} differs between two identical calls"
 
 
 @pytest.mark.parametrize("index", [False, True])
