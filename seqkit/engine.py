@@ -39,6 +39,7 @@ from .checkpoint import rng_state, set_rng_state
 from .checkpoint import save as save_checkpoint
 from .data import PairDataset, check_on_bad_line
 from .errors import ConfigError, DataError, NumericalError, SeqkitError
+from .optim import LeanAdam, LeanAdamW
 from .sampling import BucketBatchSampler, padding_waste
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -116,7 +117,8 @@ class RunConfig:
             if not cond:
                 raise ConfigError(msg)
 
-        need(self.optimizer in OPTIMIZERS, f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        need(self.optimizer in OPTIMIZERS,
+             f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         need(self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         need(self.balance in BALANCE, f"--balance must be one of {', '.join(BALANCE)}, got {self.balance!r}")
         need(self.device in DEVICES or self.device.startswith("cuda:"),
@@ -232,10 +234,12 @@ def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
-    try:  # the fused kernel (CPU and CUDA, torch >= 2.4) is 3x faster than the per-tensor loop
+    try:  # the fused kernel (CPU and CUDA, torch >= 2.4) is 3x faster than the per-tensor loop,
+        # and seqkit.optim's subclasses take it with less Python per step (same results)
+        cls = LeanAdam if config.optimizer == "adam" else LeanAdamW
         return cls(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
     except (RuntimeError, TypeError, ValueError):
+        cls = torch.optim.Adam if config.optimizer == "adam" else torch.optim.AdamW
         return cls(params, lr=config.lr, weight_decay=config.weight_decay)
 
 

@@ -1,0 +1,122 @@
+"""torch's fused Adam / AdamW with less Python per step.
+
+``torch.optim.Adam(..., fused=True)`` runs one fused kernel per parameter tensor, but its
+``step()`` first walks a general path in Python (profiling hooks, lazy state
+initialisation, grouping by device and dtype, checks for CUDA-graph capture, closures,
+complex and sparse tensors, AMP's grad scaler). In a training loop whose kernels have
+just evicted the caches, that Python costs more than the update itself: about 0.3 ms per
+step on the project's 2-core machine for a name2lang model, against about 0.1 ms here.
+
+:class:`LeanAdam` and :class:`LeanAdamW` are those optimizers: same constructor, same
+``param_groups``, same state (``step``, ``exp_avg``, ``exp_avg_sq``) and state_dict, and
+``step()`` calls the same kernels (``torch._foreach_add_`` on the step counts, then
+``torch._fused_adam_`` / ``torch._fused_adamw_``), so the parameters after each step are
+bit for bit those of torch's fused optimizer (tested). The short path is taken only in
+the plain case: fused, no closure, state already created (torch's own ``step()`` runs the
+first step), no hooks, no grad scaler, float ``lr`` and betas, no amsgrad / maximize /
+capturable / differentiable, every gradient dense, real and on the device and dtype of
+the first. Anything else, or a torch without those ops, goes to torch's ``step()``.
+``zero_grad(set_to_none=True)`` likewise sets the gradients to None directly.
+"""
+from __future__ import annotations
+
+import torch
+from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
+
+__all__ = ["LeanAdam", "LeanAdamW"]
+
+
+class _LeanFusedStep:
+    """The short step of torch's fused Adam / AdamW (a mixin before the torch class)."""
+
+    #: set to False when this torch lacks the fused ops (then torch's step() always runs)
+    _lean_available = all(hasattr(torch, op) for op in ("_fused_adam_", "_fused_adamw_", "_foreach_add_"))
+
+    def _lean_groups(self):
+        """[(group, params, grads, states)] when the short path applies, else None."""
+        if (not self.defaults.get("fused") or self._optimizer_step_pre_hooks or self._optimizer_step_post_hooks
+                or _global_optimizer_pre_hooks or _global_optimizer_post_hooks
+                or getattr(self, "grad_scale", None) is not None or getattr(self, "found_inf", None) is not None
+                or torch.compiler.is_compiling() or not self._one_layout()):
+            return None
+        out, state = [], self.state
+        for group in self.param_groups:
+            if (group["amsgrad"] or group["maximize"] or group["capturable"] or group["differentiable"]
+                    or type(group["lr"]) is not float or type(group["betas"][0]) is not float
+                    or type(group["betas"][1]) is not float):
+                return None
+            params, grads, states = [], [], []
+            for p in group["params"]:
+                g = p.grad  # (torch keeps a gradient on its parameter's device and dtype)
+                if g is None:
+                    continue
+                s = state.get(p)
+                if not s or g.is_sparse:
+                    return None
+                params.append(p)
+                grads.append(g)
+                states.append(s)
+            out.append((group, params, grads, states))
+        return out
+
+    def _one_layout(self) -> bool:
+        """Whether every parameter is real and on the device and dtype of the first (checked
+        again only when the parameters change)."""
+        key = tuple(id(p) for group in self.param_groups for p in group["params"])
+        if getattr(self, "_layout_key", None) != key:
+            params = [p for group in self.param_groups for p in group["params"]]
+            self._layout_ok = all(not p.is_complex() and p.device == params[0].device and p.dtype == params[0].dtype
+                                  for p in params)
+            self._layout_key = key
+        return self._layout_ok
+
+    def step(self, closure=None):
+        groups = self._lean_groups() if closure is None and self._lean_available else None
+        if groups is None:
+            return self._torch_step(closure)
+        with torch.no_grad():
+            for group, params, grads, states in groups:
+                if not params:
+                    continue
+                steps = [s["step"] for s in states]
+                beta1, beta2 = group["betas"]
+                fused = torch._fused_adamw_ if group.get("decoupled_weight_decay") else torch._fused_adam_
+                torch._foreach_add_(steps, 1)
+                fused(params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [], steps,
+                      amsgrad=False, lr=group["lr"], beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+                      eps=group["eps"], maximize=False, grad_scale=None, found_inf=None)
+        return None
+
+    # torch.optim.Optimizer wraps a class's step() in its profiling-and-hooks wrapper unless
+    # the step is marked as hooked: the short path skips that wrapper (it runs only without
+    # hooks), and _torch_step runs torch's step inside it
+    step.hooked = True
+
+    def _torch_step(self, closure):
+        """torch's step(), with the step hooks and the profiler range it always has."""
+        cls = type(self)
+        if "_hooked_torch_step" not in cls.__dict__:
+            base = cls._torch_class.step
+            # hooked already when a plain torch optimizer of that class was created first
+            cls._hooked_torch_step = base if getattr(base, "hooked", False) else \
+                torch.optim.Optimizer.profile_hook_step(base)
+        return cls._hooked_torch_step(self, closure)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        if not set_to_none:
+            return super().zero_grad(set_to_none)
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+
+class LeanAdam(_LeanFusedStep, torch.optim.Adam):
+    """``torch.optim.Adam`` with the short fused step (see the module docstring)."""
+
+    _torch_class = torch.optim.Adam
+
+
+class LeanAdamW(_LeanFusedStep, torch.optim.AdamW):
+    """``torch.optim.AdamW`` with the short fused step (see the module docstring)."""
+
+    _torch_class = torch.optim.AdamW
