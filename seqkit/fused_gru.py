@@ -85,17 +85,20 @@ class FusedGRU(nn.GRU):
                                  f"input_size={self.input_size}")
         layer_input = data
         finals = []
+        # nn.RNNBase keeps _flat_weights in step with the parameters (reassigned ones too):
+        # per layer and direction w_ih, w_hh and, with bias, b_ih, b_hh
+        per = 4 if self.bias else 2
+        weights = self._flat_weights
         for layer in range(self.num_layers):
             outs = []
             for d in range(dirs):
-                sfx = f"l{layer}" + ("_reverse" if d else "")
+                k = layer * dirs + d
+                w = weights[k * per:(k + 1) * per]
                 # no hx: each layer and direction starts from its own zeros (one op, no slicing)
-                h0 = hx[layer * dirs + d] if hx is not None else \
+                h0 = hx[k] if hx is not None else \
                     torch.zeros(batch, self.hidden_size, dtype=weight.dtype, device=weight.device)
-                out, h = ops.gru_layer(
-                    layer_input, batch_sizes, h0, getattr(self, "weight_ih_" + sfx),
-                    getattr(self, "weight_hh_" + sfx), getattr(self, "bias_ih_" + sfx, None),
-                    getattr(self, "bias_hh_" + sfx, None), reverse=bool(d))
+                out, h = ops.gru_layer(layer_input, batch_sizes, h0, w[0], w[1], w[2] if self.bias else None,
+                                       w[3] if self.bias else None, reverse=bool(d))
                 outs.append(out)
                 finals.append(h)
             layer_input = outs[0] if dirs == 1 else torch.cat(outs, 1)

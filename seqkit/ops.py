@@ -300,7 +300,8 @@ def gru_layer(input: Tensor, batch_sizes: Tensor, h0: Tensor, w_ih: Tensor, w_hh
     outputs, gradients in the parameters' dtype (float32), as autocast treats a Linear.
     """
     dev = w_hh.device.type
-    if (backend() == "cpp" and dev == "cpu" and input.device.type == "cpu" and w_hh.dtype == torch.float32
+    cpp = backend() == "cpp"
+    if (cpp and dev == "cpu" and input.device.type == "cpu" and w_hh.dtype == torch.float32
             and _autocast_bf16_cpu()):
         # mixed precision: bf16 operands for the GEMMs (the weights cast here, differentiably,
         # as autocast casts a Linear's), float32 input, state, gates and outputs
@@ -309,7 +310,7 @@ def gru_layer(input: Tensor, batch_sizes: Tensor, h0: Tensor, w_ih: Tensor, w_hh
             x, batch_sizes, h0.float(), w_ih.to(torch.bfloat16), w_hh.to(torch.bfloat16),
             None if b_ih is None else b_ih.float(), None if b_hh is None else b_hh.float(), bool(reverse))
         return out, h_n
-    if (backend() == "cpp" and input.device.type == dev
+    if (cpp and input.device.type == dev
             and (dev == "cpu" or (dev == "cuda" and _has_cuda_kernels()
                                   and (not input.is_floating_point() or input.dtype == w_hh.dtype)
                                   and h0.dtype == w_hh.dtype))
