@@ -19,7 +19,8 @@
 // no extra pass over the [N, 3H] gradients is needed: a step's sums in the compute dtype,
 // then added to the block's double sums (for dW_ih only the rows of the step's symbols).
 // With several threads the batch is split into blocks of rows, each running all its
-// steps on one thread (see row_blocks).
+// steps on one thread (see row_blocks); the forward sizes two blocks by the threads'
+// measured speeds (see ForwardBalance).
 //
 // Gates follow torch.nn.GRU: r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
 // h' = n + z * (h - n).
@@ -30,6 +31,9 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -146,12 +150,15 @@ void mm_rows_bf16(const float* a, int64_t b0, int64_t rows, const at::Tensor& a1
 // dh_t[b]), so each block runs all the steps of its rows on one thread with no barrier
 // between steps: a layer costs one fork/join, a thread's rows stay in its cache, and a
 // thread held up by the machine delays only its own rows. Blocks get about equal numbers
-// of row-steps (rows are sorted by length: the first weigh more) and at least `grain`
+// of row-steps (rows are sorted by length: the first weigh more; the forward's two blocks
+// get shares that follow the threads' speeds instead) and at least `grain`
 // rows, enough for efficient GEMM slices (8k elements of h, 64 rows at H = 128); a batch
 // with fewer rows is one block on the calling thread, with MKL free to thread its GEMMs.
 inline int64_t grain_rows(int64_t H) { return std::max<int64_t>(32, 8192 / std::max<int64_t>(H, 1)); }
 
-std::vector<int64_t> row_blocks(const Steps& st, int64_t B, int64_t grain) {
+// share0 (two blocks only): the fraction of the work that goes to the first block (0.5:
+// equal row-steps).
+std::vector<int64_t> row_blocks(const Steps& st, int64_t B, int64_t grain, double share0 = 0.5) {
   const int64_t threads = at::in_parallel_region() ? 1 : std::max<int64_t>(at::get_num_threads(), 1);
   const int64_t n = std::max<int64_t>(1, std::min(threads, B / std::max<int64_t>(grain, 1)));
   std::vector<int64_t> blocks(n + 1, B);
@@ -166,7 +173,8 @@ std::vector<int64_t> row_blocks(const Steps& st, int64_t B, int64_t grain) {
   int64_t k = 1, acc = 0;
   for (int64_t b = 0; b < B && k < n; ++b) {
     acc += len[b];
-    if (acc * n >= k * st.N) {  // rows [blocks[k-1], b] hold the k-th share of the work
+    // rows [blocks[k-1], b] hold the k-th share of the work
+    if (n == 2 ? double(acc) >= share0 * double(st.N) : acc * n >= k * st.N) {
       blocks[k] = std::min(std::max(b + 1, blocks[k - 1] + grain), B - grain * (n - k));
       ++k;
     }
@@ -174,12 +182,55 @@ std::vector<int64_t> row_blocks(const Steps& st, int64_t B, int64_t grain) {
   return blocks;
 }
 
+// The forward's split between two threads follows their measured speeds. Both threads run
+// the same kind of work, yet on a shared machine one core is often slower than the other,
+// for seconds and by 10-25% (measured on the project's 2-core VM): with equal shares the
+// fast thread would wait. Each forward call with two blocks times them, and the next call
+// gives each thread a share of the row-steps in proportion to its speed (smoothed over
+// calls, kept within [0.3, 0.7]). This moves rows between threads, never the arithmetic
+// of a row: rows are independent in the forward (no sums across rows), and every GEMM call
+// gets at least 4 rows (kMinGemmRows), so a row's product is the same bits whichever call
+// holds it. The backward keeps equal shares: its per-block partial sums fix the order of
+// its sums across rows. SEQKIT_GRU_FORWARD_SHARE=x fixes block 0's share at x (tests).
+struct ForwardBalance {
+  std::atomic<double> share0{0.5};
+  double next(double forced) const { return forced > 0.0 ? forced : share0.load(std::memory_order_relaxed); }
+  void update(double work0, double sec0, double work1, double sec1) {
+    if (!(sec0 > 0.0 && sec1 > 0.0 && work0 > 0.0 && work1 > 0.0)) return;
+    const double s0 = work0 / sec0, s1 = work1 / sec1;
+    const double target = s0 / (s0 + s1);
+    const double old = share0.load(std::memory_order_relaxed);
+    share0.store(std::min(0.7, std::max(0.3, 0.5 * old + 0.5 * target)), std::memory_order_relaxed);
+  }
+};
+ForwardBalance& forward_balance() {
+  static ForwardBalance b;
+  return b;
+}
+double forced_forward_share() {
+  const char* v = std::getenv("SEQKIT_GRU_FORWARD_SHARE");
+  if (v == nullptr || *v == 0) return 0.0;
+  const double x = std::atof(v);
+  return x > 0.0 && x < 1.0 ? x : 0.0;
+}
+// A row's GEMM result is the same bits in every call of at least this many rows (MKL's
+// sgemm takes another path for 1-3 rows: measured for both per-step shapes, every split).
+constexpr int64_t kMinGemmRows = 4;
+
+// Row-steps (the balance's unit of work) of rows [r0, r1).
+int64_t block_work(const Steps& st, int64_t r0, int64_t r1) {
+  int64_t w = 0;
+  for (int64_t t = 0; t < st.T; ++t) w += std::max<int64_t>(0, std::min(r1, st.bs[t]) - r0);
+  return w;
+}
+
 // f(r0, r1, slot) for every block, in parallel; slot is the block's index (for per-block
 // partial sums). (at::parallel_for only forks when the extension is compiled with
 // -fopenmp, which setup.py and the JIT build pass; the worker threads then run below the
 // autograd layer, like the calling thread does inside this kernel.)
+// seconds, when given, receives each block's time.
 template <typename F>
-inline void for_blocks(const std::vector<int64_t>& blocks, const F& f) {
+inline void for_blocks(const std::vector<int64_t>& blocks, const F& f, double* seconds = nullptr) {
   const int64_t n = static_cast<int64_t>(blocks.size()) - 1;
   if (n == 1) {
     f(blocks[0], blocks[1], int64_t(0));
@@ -187,7 +238,11 @@ inline void for_blocks(const std::vector<int64_t>& blocks, const F& f) {
   }
   at::parallel_for(0, n, 1, [&](int64_t k0, int64_t k1) {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    for (int64_t k = k0; k < k1; ++k) f(blocks[k], blocks[k + 1], k);
+    for (int64_t k = k0; k < k1; ++k) {
+      const auto t0 = std::chrono::steady_clock::now();
+      f(blocks[k], blocks[k + 1], k);
+      if (seconds != nullptr) seconds[k] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
   });
 }
 
@@ -301,7 +356,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
   at::Tensor hbuf = h0_in.contiguous().clone();
   at::Tensor gh = at::empty({std::max<int64_t>(B, 1), G}, opts);
   const at::Tensor w_hh_t = w_hh.t();
-  const std::vector<int64_t> blocks = row_blocks(st, B, grain_rows(H));
+  // float32 (the MKL sgemm path) follows the threads' speeds; float64 and mixed precision
+  // (oneDNN's bf16 products) keep equal shares
+  const bool balance = dtype == at::kFloat && !mixed && sgemm_ != nullptr;
+  const std::vector<int64_t> blocks =
+      row_blocks(st, B, grain_rows(H), balance ? forward_balance().next(forced_forward_share()) : 0.5);
+  double block_seconds[2] = {0.0, 0.0};
+  const bool timed = balance && blocks.size() == 3;
   // With h0 = 0 (the usual case) rows that start from h0 skip the recurrent GEMM: at
   // the first step that is the whole batch, about 1/T of the forward GEMM work.
   const bool h0_zero = is_all_zero(hbuf);
@@ -328,7 +389,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
         const int64_t b0 = r0, b1 = std::min(r1, bs);  // this block's rows active at step t
         if (b1 <= b0) continue;
         const int64_t nc = h0_zero ? continuing_rows(st, t, reverse) : bs;
-        const int64_t g1 = std::min(b1, nc);
+        int64_t g1 = std::min(b1, nc);
+        // at least kMinGemmRows rows per product (see ForwardBalance): the extra rows are
+        // this block's own, inactive at this step or starting from h0 (their gh is zeroed
+        // below), so only their unused gh rows change
+        if (balance && g1 > b0) g1 = std::max(g1, std::min(r1, b0 + kMinGemmRows));
         if (g1 > b0 && mixed) {  // gh = h @ W_hh^T on bf16 operands, for this block's rows
           mm_rows_bf16<false>(reinterpret_cast<const float*>(hb + b0 * H), b0, g1 - b0, h16, w_hh_t, gh16,
                               reinterpret_cast<float*>(ghp + b0 * G));
@@ -341,8 +406,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gru_forward_cpu(
         if (b1 > z0) std::fill(ghp + z0 * G, ghp + b1 * G, scalar_t(0));
         fwd_rows(b0, b1, H, off, gip, ip, ghp, bhn, hb, gp, hpp, op);
       }
-    });
+    }, timed ? block_seconds : nullptr);
   });
+  if (timed) {
+    forward_balance().update(double(block_work(st, blocks[0], blocks[1])), block_seconds[0],
+                             double(block_work(st, blocks[1], blocks[2])), block_seconds[1]);
+  }
   return {output, hbuf, gates, hprev};
 }
 

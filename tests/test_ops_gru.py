@@ -313,6 +313,36 @@ def test_more_row_blocks_than_two(threads, index):
         assert torch.equal(a, c), f"grad of {name} differs between two identical calls"
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("index", [False, True])
+def test_forward_bits_do_not_depend_on_the_thread_split(monkeypatch, index, reverse):
+    # the float32 forward splits the batch between two threads by their measured speeds:
+    # rows move between threads, but each row's outputs must stay the same bits, whatever
+    # the split (SEQKIT_GRU_FORWARD_SHARE fixes the first thread's share of the work)
+    if not cpp_available():
+        pytest.skip("compiled ops unavailable")
+    g = torch.Generator().manual_seed(23)
+    # 300 rows (2 blocks at H = 64) of lengths 1 to 300: every batch size occurs, so each
+    # split leaves some step with 1-3 rows of the second block
+    lengths = torch.randperm(300, generator=g).add(1).tolist()
+    _, packed = packed_batch(lengths, 7, True, g)
+    x = packed.data if index else nn.functional.one_hot(packed.data, 7).float()
+    B = int(packed.batch_sizes[0])
+    w_ih, w_hh = torch.randn(192, 7, generator=g) * 0.3, torch.randn(192, 64, generator=g) * 0.3
+    b_ih, b_hh = torch.randn(192, generator=g) * 0.1, torch.randn(192, generator=g) * 0.1
+    runs = []
+    with num_threads(2):
+        for share in ("0.3", "0.5", "0.62", "0.7", ""):
+            monkeypatch.setenv("SEQKIT_GRU_FORWARD_SHARE", share)
+            for h0 in (torch.zeros(B, 64), torch.randn(B, 64, generator=torch.Generator().manual_seed(3))):
+                runs.append((share, h0.any().item(), torch.ops.seqkit.gru_forward(
+                    x, packed.batch_sizes, h0, w_ih, w_hh, b_ih, b_hh, reverse)))
+    for share, nonzero, outs in runs[2:]:
+        ref = runs[int(nonzero)][2]
+        for name, a, b in zip(("output", "h_n", "gates", "hprev"), outs, ref):
+            assert torch.equal(a, b), f"{name} differs at share {share or 'measured'} (h0 nonzero: {nonzero})"
+
+
 @pytest.mark.parametrize("index", [False, True])
 def test_backward_empty_grad_output_is_zero(index):
     if not cpp_available():
