@@ -19,6 +19,12 @@ from seqkit.fused_gru import FusedGRU
 ATOL = 1e-5
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    """The same weights in every run: torch seeds its global generator at random on start."""
+    torch.manual_seed(0)
+
+
 
 
 @contextlib.contextmanager
@@ -57,7 +63,11 @@ def assert_close(a, b, what):
     assert err <= ATOL, f"{what}: max abs error {err:.3g} > {ATOL}"
 
 
-def compare(ref, fused, ref_in, fused_in, h0=None):
+def compare(ref, fused, ref_in, fused_in, h0=None, grad_scale=1.0):
+    """Outputs and gradients of nn.GRU and FusedGRU within ATOL. grad_scale scales the
+    random upstream gradients: 1 / batch for a batch of hundreds of sequences, whose
+    summed gradients would otherwise reach about 90, where float32's own rounding (nn.GRU
+    against float64: up to 1.3e-5) is above ATOL."""
     out_r, h_r = ref(ref_in, h0)
     out_f, h_f = fused(fused_in, h0)
     data_r = out_r.data if isinstance(out_r, PackedSequence) else out_r
@@ -68,8 +78,8 @@ def compare(ref, fused, ref_in, fused_in, h0=None):
     if isinstance(out_r, PackedSequence):
         for a, b in zip(out_f[1:], out_r[1:]):
             assert a is None and b is None or torch.equal(a, b)
-    g_out = torch.randn_like(data_r)
-    g_h = torch.randn_like(h_r)
+    g_out = torch.randn_like(data_r) * grad_scale
+    g_h = torch.randn_like(h_r) * grad_scale
     grads = [p for p in ref.parameters()]
     grads_f = [p for p in fused.parameters()]
     extra_r, extra_f = [], []
@@ -269,7 +279,7 @@ def test_large_batch_two_threads(backend, shape):
         else:
             lengths = [60] + torch.randint(1, 3, (299,), generator=g).tolist()
         _, packed = packed_batch(lengths, 10, True, g)
-        compare(ref, fused, one_hot_packed(packed, 10), packed)
+        compare(ref, fused, one_hot_packed(packed, 10), packed, grad_scale=1 / len(lengths))
 
 
 def h_n_only_grads(seed, symbols, hidden, max_len, index, calls=1):
@@ -281,7 +291,7 @@ def h_n_only_grads(seed, symbols, hidden, max_len, index, calls=1):
     _, packed = packed_batch(lengths, symbols, True, g)
     ref_in = one_hot_packed(packed, symbols)
     fused_in = packed if index else ref_in
-    g_h = torch.randn(1, 300, hidden, generator=g)
+    g_h = torch.randn(1, 300, hidden, generator=g) / 300  # a batch mean (see compare)
     dr = torch.autograd.grad((ref(ref_in)[1] * g_h).sum(), list(ref.parameters()))
     runs = [torch.autograd.grad((fused(fused_in)[1] * g_h).sum(), list(fused.parameters())) for _ in range(calls)]
     return [n for n, _ in ref.named_parameters()], dr, runs
