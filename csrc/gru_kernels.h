@@ -10,19 +10,7 @@
 #include "fastmath.h"
 #include "gru_avx512.h"
 
-// ISA levels, not CPU models ("arch=haswell" would never match an AMD CPU).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && __GNUC__ >= 12
-#define SEQKIT_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define SEQKIT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SEQKIT_CLONES
-#endif
-#if defined(__GNUC__)
-#define SEQKIT_INLINE inline __attribute__((always_inline))
-#else
-#define SEQKIT_INLINE inline
-#endif
+#include "clones.h"
 
 namespace seqkit {
 namespace kernels {

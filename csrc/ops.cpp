@@ -28,12 +28,17 @@ TORCH_LIBRARY(seqkit, m) {
       "Tensor h0, Tensor w_ih, Tensor w_hh, Tensor gates, Tensor hprev, bool reverse, "
       "bool has_bias, bool input_grad, bool h0_grad) -> (Tensor grad_input, Tensor grad_h0, "
       "Tensor grad_w_ih, Tensor grad_w_hh, Tensor grad_b_ih, Tensor grad_b_hh)");
+  m.def(
+      "adam_step_(Tensor(a!)[] params, Tensor(b!)[] grads, Tensor(c!)[] exp_avgs, "
+      "Tensor(d!)[] exp_avg_sqs, Tensor(e!)[] steps, float lr, float beta1, float beta2, "
+      "float weight_decay, float eps, bool adamw, float? max_norm) -> float");
 }
 
 TORCH_LIBRARY_IMPL(seqkit, CPU, m) {
   m.impl("encode_pack_corpus", &seqkit::encode_pack_corpus_cpu);
   m.impl("gru_forward", &seqkit::gru_forward_cpu);
   m.impl("gru_backward", &seqkit::gru_backward_cpu);
+  m.impl("adam_step_", &seqkit::adam_step_cpu);
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

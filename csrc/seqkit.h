@@ -39,4 +39,14 @@ gru_backward_cpu(const at::Tensor& grad_output, const at::Tensor& grad_hn,
                  const at::Tensor& hprev, bool reverse, bool has_bias, bool input_grad,
                  bool h0_grad);
 
+// ---- optimizer --------------------------------------------------------------------
+// Adam (adamw=false) / AdamW update of every tensor of the lists, as torch's fused CPU
+// kernel (see optim.cpp for the last-bit details); with max_norm, first the gradients'
+// total 2-norm (summed in double) and clipping as nn.utils.clip_grad_norm_ (nothing
+// changes when the norm is not finite). Returns the norm (0 without max_norm). steps[i] is
+// incremented before its update.
+double adam_step_cpu(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
+                     at::TensorList exp_avg_sqs, at::TensorList steps, double lr, double beta1, double beta2,
+                     double weight_decay, double eps, bool adamw, c10::optional<double> max_norm);
+
 }  // namespace seqkit

@@ -557,6 +557,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
         ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     opt = make_optimizer(model, config)
     trainable = [p for group in opt.param_groups for p in group["params"]]  # what the optimizer updates
+    clip_and_step = getattr(opt, "clip_and_step", None)  # seqkit.optim's one-op clip + step
     sched = make_schedule(opt, config, len(sampler))
     # With --ema, an exponential moving average of the weights is what gets evaluated and saved.
     averaged = torch.optim.swa_utils.AveragedModel(
@@ -638,9 +639,14 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
             if world.distributed:  # every rank must take the same decision
                 finite = distributed.all_reduce(world, [0.0 if finite else 1.0], op="max", device=device)[0] == 0
             bad = None if finite else "loss"
+            stepped = False
             if bad is None:
                 loss.backward()
-                norm = clip_gradients(trainable, config.clip or math.inf)
+                # LeanAdam(W) clip and step in one compiled op where it applies (None elsewhere)
+                norm = clip_and_step(config.clip or math.inf) if clip_and_step is not None else None
+                stepped = norm is not None
+                if not stepped:
+                    norm = clip_gradients(trainable, config.clip or math.inf)
                 bad = None if math.isfinite(norm) else "gradient"
             global_step += 1
             if bad is not None:
@@ -654,7 +660,8 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
                 if sched is not None:
                     sched.step()
             else:
-                opt.step()
+                if not stepped:
+                    opt.step()
                 if sched is not None:
                     sched.step()
                 if averaged is not None:

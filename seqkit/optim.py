@@ -17,8 +17,19 @@ first step), no hooks, no grad scaler, float ``lr`` and betas, no amsgrad / maxi
 capturable / differentiable, every gradient dense, real and on the device and dtype of
 the first. Anything else, or a torch without those ops, goes to torch's ``step()``.
 ``zero_grad(set_to_none=True)`` likewise sets the gradients to None directly.
+
+``clip_and_step(max_norm)`` is what a training step does after backward
+(``nn.utils.clip_grad_norm_`` then ``step()``) in one compiled op, ``seqkit::adam_step_``
+(csrc/optim.cpp), for parameters on the CPU: about 0.1 ms a step here against 0.3 ms for
+the two. The update is torch's fused kernel's, bit for bit where that kernel takes its
+vector path; the norm is summed in double (torch sums float32), so the clipping factor and
+a few elements of ``exp_avg_sq`` (where torch's kernel takes its scalar remainder) can
+differ from torch's in the last bit. It returns None, having done nothing, wherever that
+op does not apply (then clip and step as before).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch.optim.optimizer import _global_optimizer_post_hooks, _global_optimizer_pre_hooks
@@ -92,6 +103,36 @@ class _LeanFusedStep:
     # hooks), and _torch_step runs torch's step inside it
     step.hooked = True
 
+    def clip_and_step(self, max_norm: float = math.inf) -> float | None:
+        """Clip the gradients' total 2-norm to ``max_norm`` (``inf``: measure only), then
+        step, in one compiled op; returns the norm before clipping.
+
+        When the norm is not finite nothing changes (gradients, parameters and state stay as
+        they were) and it is returned, so the caller can skip the step or report it. Returns
+        None, having changed nothing, where the op does not apply: no compiled extension,
+        parameters not on the CPU or not float32/float64, non-contiguous tensors, several
+        parameter groups, or any case in which ``step()`` takes torch's path (hooks, state
+        not yet created, amsgrad, ...). Then clip and call ``step()`` as usual.
+        """
+        if max_norm != max_norm or max_norm <= 0:
+            raise ValueError(f"clip_and_step: max_norm must be positive (inf to only measure), got {max_norm}")
+        op = _compiled_adam_step()
+        groups = self._lean_groups() if op is not None and self._lean_available else None
+        if groups is None or len(groups) != 1:
+            return None
+        group, params, grads, states = groups[0]
+        if not params:
+            return None
+        first = params[0]
+        if (first.device.type != "cpu" or first.dtype not in (torch.float32, torch.float64)
+                or not all(p.is_contiguous() and g.is_contiguous() for p, g in zip(params, grads))):
+            return None
+        beta1, beta2 = group["betas"]
+        with torch.no_grad():
+            return op(params, grads, [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
+                      [s["step"] for s in states], group["lr"], beta1, beta2, group["weight_decay"], group["eps"],
+                      bool(group.get("decoupled_weight_decay")), float(max_norm))
+
     def _torch_step(self, closure):
         """torch's step(), with the step hooks and the profiler range it always has."""
         cls = type(self)
@@ -108,6 +149,15 @@ class _LeanFusedStep:
         for group in self.param_groups:
             for p in group["params"]:
                 p.grad = None
+
+
+def _compiled_adam_step():
+    """torch.ops.seqkit.adam_step_ when the compiled extension serves the ops, else None."""
+    from . import ops
+
+    if ops.backend() != "cpp":
+        return None
+    return torch.ops.seqkit.adam_step_
 
 
 class LeanAdam(_LeanFusedStep, torch.optim.Adam):

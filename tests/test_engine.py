@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import cpp_available
 from seqkit import registry
 from seqkit.engine import RunConfig, train
 from seqkit.errors import ConfigError
@@ -196,3 +197,27 @@ def test_in_process_loader_matches_dataloader(names_path, collator):
                 assert (x is None and y is None) or torch.equal(x, y)
         else:
             assert torch.equal(a.inputs, b.inputs)
+
+
+@pytest.mark.skipif(not cpp_available(), reason="needs the compiled extension (seqkit._C)")
+def test_adamw_steps_go_through_clip_and_step(names_path, tmp_path, monkeypatch):
+    # every step but the first (no optimizer state yet) clips and steps in the one op; a
+    # non-finite norm from it is a skipped step under --nan-policy skip
+    from seqkit.optim import LeanAdamW
+
+    real = LeanAdamW.clip_and_step
+    results = []
+
+    def counted(self, max_norm=float("inf")):
+        if len(results) == 3:  # a non-finite norm: nothing changed, as the op does
+            results.append(float("nan"))
+            return float("nan")
+        results.append(real(self, max_norm))
+        return results[-1]
+
+    monkeypatch.setattr(LeanAdamW, "clip_and_step", counted)
+    m = train(small(names_path, tmp_path / "o", batch_size=1024, nan_policy="skip"))
+    epochs = (tmp_path / "o" / "history.jsonl").read_text().splitlines()
+    assert len(epochs) == 1 and len(results) > 5
+    assert results[0] is None and all(r is not None for r in results[1:])
+    assert m["nonfinite_steps_skipped"] == 1

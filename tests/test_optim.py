@@ -1,4 +1,5 @@
-"""seqkit.optim's LeanAdam / LeanAdamW against torch's fused Adam / AdamW, bit for bit."""
+"""seqkit.optim's LeanAdam / LeanAdamW against torch's fused Adam / AdamW, bit for bit, and
+their clip_and_step against nn.utils.clip_grad_norm_ + torch's step."""
 from __future__ import annotations
 
 import copy
@@ -7,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import cpp_available
 from seqkit.optim import LeanAdam, LeanAdamW
 
 PAIRS = [(LeanAdamW, torch.optim.AdamW), (LeanAdam, torch.optim.Adam)]
@@ -131,3 +133,187 @@ def test_zero_grad():
     assert any(p.grad is not None for p in net.parameters())
     opt.zero_grad()
     assert all(p.grad is None for p in net.parameters())
+
+
+# --------------------------------------------------------------------------------------
+# clip_and_step: clip_grad_norm_ + step in one compiled op (seqkit::adam_step_)
+# --------------------------------------------------------------------------------------
+
+needs_cpp = pytest.mark.skipif(not cpp_available(), reason="needs the compiled extension (seqkit._C)")
+
+
+def vector_sizes(dtype):
+    """Tensor sizes on which torch's fused kernel takes its vector path for every element:
+    each thread's share a multiple of the widest vector (16 floats / 8 doubles) and of a
+    cache line. clip_and_step matches torch bit for bit there (elsewhere torch's scalar
+    remainder may round exp_avg_sq's update differently, in the last bit)."""
+    unit = 16 * torch.get_num_threads()
+    return [(unit * 24,), (unit * 3, 5), (unit,), (unit * 130,)]
+
+
+def make_params(sizes, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [nn.Parameter(torch.randn(s, generator=g, dtype=dtype)) for s in sizes]
+
+
+def set_grads(params, step, scale):
+    g = torch.Generator().manual_seed(100 + step)
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=g, dtype=p.dtype) * scale
+
+
+def float_norm(params):
+    return sum(float(p.grad.double().pow(2).sum()) for p in params) ** 0.5
+
+
+@needs_cpp
+@pytest.mark.parametrize("lean,ref", PAIRS)
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_clip_and_step_matches_clip_grad_norm_and_torch_step(lean, ref, weight_decay, dtype):
+    # gradient scales from far below to far above max_norm: unclipped and clipped steps
+    sizes = vector_sizes(dtype)
+    ours, theirs = make_params(sizes, dtype), make_params(sizes, dtype)
+    opt_l = lean(ours, lr=1e-2, weight_decay=weight_decay, fused=True)
+    opt_r = ref(theirs, lr=1e-2, weight_decay=weight_decay, fused=True)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt_l, max_lr=1e-2, total_steps=8)
+    sched_r = torch.optim.lr_scheduler.OneCycleLR(opt_r, max_lr=1e-2, total_steps=8)
+    max_norm = 1.0
+    for step, scale in enumerate([0.1, 0.001, 1.0, 0.01, 10.0, 0.002, 100.0, 0.0005]):
+        set_grads(ours, step, scale)
+        set_grads(theirs, step, scale)
+        expected = float_norm(theirs)
+        if step == 0:  # no state yet: clip_and_step declines and changes nothing
+            assert opt_l.clip_and_step(max_norm) is None
+            torch.nn.utils.clip_grad_norm_(ours, max_norm)
+            opt_l.step()
+        else:
+            norm = opt_l.clip_and_step(max_norm)
+            assert norm == pytest.approx(expected, rel=1e-12)
+        # the reference: clip_grad_norm_'s factor from the exact norm, then torch's fused step
+        coef = min(1.0, max_norm / (expected + 1e-6))
+        torch._foreach_mul_([p.grad for p in theirs], torch.tensor(coef, dtype=dtype).item())
+        opt_r.step()
+        sched.step()
+        sched_r.step()
+        for p, q in zip(ours, theirs):
+            assert torch.equal(p.grad, q.grad), step
+            assert torch.equal(p, q), step
+        for p, q in zip(ours, theirs):
+            for name in ("step", "exp_avg", "exp_avg_sq"):
+                assert torch.equal(opt_l.state[p][name], opt_r.state[q][name]), (step, name)
+
+
+@needs_cpp
+def test_clip_and_step_is_clip_grad_norm_then_step_to_rounding():
+    # any sizes (torch's scalar remainders included), against the plain torch sequence
+    sizes = [(7,), (33, 3), (1,), (384, 58), (18,)]
+    ours, theirs = make_params(sizes, torch.float32), make_params(sizes, torch.float32)
+    opt_l = LeanAdamW(ours, lr=3e-3, weight_decay=0.01, fused=True)
+    opt_r = torch.optim.AdamW(theirs, lr=3e-3, weight_decay=0.01, fused=True)
+    for step, scale in enumerate([1.0, 0.01, 3.0, 0.001, 0.5]):
+        set_grads(ours, step, scale)
+        set_grads(theirs, step, scale)
+        norm_r = float(torch.nn.utils.clip_grad_norm_(theirs, 0.5))
+        opt_r.step()
+        norm_l = opt_l.clip_and_step(0.5)
+        if norm_l is None:
+            assert step == 0
+            norm_l = float(torch.nn.utils.clip_grad_norm_(ours, 0.5))
+            opt_l.step()
+        assert norm_l == pytest.approx(norm_r, rel=1e-6)
+        for p, q in zip(ours, theirs):
+            torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+@needs_cpp
+def test_clip_and_step_does_not_depend_on_the_thread_count():
+    sizes = [(7,), (1000, 3), (5000,), (18,)]
+    results = []
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            params = make_params(sizes, torch.float32)
+            opt = LeanAdamW(params, lr=1e-2, fused=True)
+            norms = []
+            for step, scale in enumerate([0.1, 1.0, 0.01, 5.0]):
+                set_grads(params, step, scale)
+                norm = opt.clip_and_step(0.7)
+                if norm is None:
+                    opt.step()
+                norms.append(norm)
+            results.append(([p.detach().clone() for p in params], norms))
+    finally:
+        torch.set_num_threads(before)
+    for params, norms in results[1:]:
+        assert norms == results[0][1]
+        for p, q in zip(params, results[0][0]):
+            assert torch.equal(p, q)
+
+
+@needs_cpp
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_clip_and_step_leaves_everything_as_it_was_on_a_non_finite_norm(bad):
+    params = make_params([(64,), (10, 3)], torch.float32)
+    opt = LeanAdamW(params, lr=1e-2, fused=True)
+    set_grads(params, 0, 1.0)
+    opt.step()
+    set_grads(params, 1, 1.0)
+    params[1].grad[2, 1] = bad
+    before = copy.deepcopy((opt.state_dict(), [p.detach().clone() for p in params],
+                            [p.grad.clone() for p in params]))
+    norm = opt.clip_and_step(1.0)
+    assert norm is not None and not torch.isfinite(torch.tensor(norm))
+    after = (opt.state_dict(), [p.detach() for p in params], [p.grad for p in params])
+    for k, s in before[0]["state"].items():
+        for name, t in s.items():
+            assert torch.equal(t, after[0]["state"][k][name])
+    for x, y in zip(before[1] + before[2], after[1] + after[2]):
+        assert torch.equal(x.nan_to_num(), y.nan_to_num()) and torch.equal(x.isnan(), y.isnan())
+
+
+@needs_cpp
+def test_clip_and_step_declines_where_torch_step_would_run(monkeypatch):
+    def ready(opt_cls, params, **kw):
+        opt = opt_cls(params, lr=1e-2, fused=True, **kw)
+        set_grads([p for g in opt.param_groups for p in g["params"]], 0, 1.0)
+        opt.step()
+        set_grads([p for g in opt.param_groups for p in g["params"]], 1, 1.0)
+        return opt
+
+    assert ready(LeanAdamW, make_params([(64,)], torch.float32)).clip_and_step(1.0) is not None
+    assert ready(LeanAdamW, make_params([(64,)], torch.float32), amsgrad=True).clip_and_step(1.0) is None
+    opt = ready(LeanAdamW, make_params([(64,)], torch.float32))
+    opt.register_step_pre_hook(lambda *a: None)
+    assert opt.clip_and_step(1.0) is None
+    two = make_params([(64,), (32,)], torch.float32)
+    assert ready(LeanAdamW, [{"params": [two[0]]}, {"params": [two[1]], "lr": 1e-3}]).clip_and_step(1.0) is None
+    opt = ready(LeanAdamW, make_params([(8, 8)], torch.float32))
+    p = opt.param_groups[0]["params"][0]
+    p.grad = torch.randn(8, 8).t()  # not contiguous
+    assert opt.clip_and_step(1.0) is None
+    monkeypatch.setenv("SEQKIT_BACKEND", "reference")
+    assert ready(LeanAdamW, make_params([(64,)], torch.float32)).clip_and_step(1.0) is None
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="max_norm must be positive"):
+            opt.clip_and_step(bad)
+
+
+@needs_cpp
+def test_adam_step_op_checks_its_lists():
+    import seqkit.ops  # noqa: F401  (loads the op)
+
+    p = [torch.zeros(4), torch.zeros(3)]
+    z = [torch.zeros(4), torch.zeros(3)]
+    steps = [torch.tensor(0.0), torch.tensor(0.0)]
+    with pytest.raises(ValueError, match="same length"):
+        torch.ops.seqkit.adam_step_(p, z[:1], z, z, steps, 1e-3, 0.9, 0.999, 0.0, 1e-8, True, None)
+    with pytest.raises(ValueError, match="contiguous CPU"):
+        torch.ops.seqkit.adam_step_(p, [torch.zeros(4), torch.zeros(4)], z, z, steps, 1e-3, 0.9, 0.999, 0.0,
+                                    1e-8, True, None)
+    torch.library.opcheck(torch.ops.seqkit.adam_step_.default,
+                          ([torch.randn(40), torch.randn(3, 5)], [torch.randn(40), torch.randn(3, 5)],
+                           [torch.zeros(40), torch.zeros(3, 5)], [torch.zeros(40), torch.zeros(3, 5)],
+                           [torch.tensor(0.0), torch.tensor(0.0)], 1e-3, 0.9, 0.999, 0.01, 1e-8, True, 0.5),
+                          test_utils=("test_schema", "test_autograd_registration"))
