@@ -21,11 +21,12 @@ the first. Anything else, or a torch without those ops, goes to torch's ``step()
 ``clip_and_step(max_norm)`` is what a training step does after backward
 (``nn.utils.clip_grad_norm_`` then ``step()``) in one compiled op, ``seqkit::adam_step_``
 (csrc/optim.cpp), for parameters on the CPU: in training on the project's 2-core machine,
-0.19-0.21 ms a step against 0.28-0.30 ms for the two (alternating steps in one run). The update is torch's fused kernel's, bit for bit where that kernel takes its
-vector path; the norm is summed in double (torch sums float32), so the clipping factor and
-a few elements of ``exp_avg_sq`` (where torch's kernel takes its scalar remainder) can
-differ from torch's in the last bit. It returns None, having done nothing, wherever that
-op does not apply (then clip and step as before).
+0.19-0.21 ms a step against 0.28-0.30 ms for the two (alternating steps in one run). The
+update is torch's fused kernel's, bit for bit where that kernel takes its vector path; the
+norm is summed in double (torch sums float32), so the clipping factor, and a few elements
+of ``exp_avg_sq`` where torch's kernel takes its scalar remainder, can differ from torch's
+in the last bit. It returns None, having done nothing, wherever that op does not apply
+(then clip and step as before).
 """
 from __future__ import annotations
 

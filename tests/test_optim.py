@@ -182,18 +182,20 @@ def test_clip_and_step_matches_clip_grad_norm_and_torch_step(lean, ref, weight_d
     for step, scale in enumerate([0.1, 0.001, 1.0, 0.01, 10.0, 0.002, 100.0, 0.0005]):
         set_grads(ours, step, scale)
         set_grads(theirs, step, scale)
-        expected = float_norm(theirs)
-        if step == 0:  # no state yet: clip_and_step declines and changes nothing
+        if step == 0:  # no state yet: clip_and_step declines and changes nothing; torch steps both
             assert opt_l.clip_and_step(max_norm) is None
-            torch.nn.utils.clip_grad_norm_(ours, max_norm)
-            opt_l.step()
+            for params, opt in ((ours, opt_l), (theirs, opt_r)):
+                torch.nn.utils.clip_grad_norm_(params, max_norm)
+                opt.step()
         else:
+            expected = float_norm(theirs)
             norm = opt_l.clip_and_step(max_norm)
             assert norm == pytest.approx(expected, rel=1e-12)
-        # the reference: clip_grad_norm_'s factor from the exact norm, then torch's fused step
-        coef = min(1.0, max_norm / (expected + 1e-6))
-        torch._foreach_mul_([p.grad for p in theirs], torch.tensor(coef, dtype=dtype).item())
-        opt_r.step()
+            # the reference: clip_grad_norm_'s factor from that norm (the exact one, to double
+            # rounding), then torch's fused step
+            coef = min(1.0, max_norm / (norm + 1e-6))
+            torch._foreach_mul_([p.grad for p in theirs], torch.tensor(coef, dtype=dtype).item())
+            opt_r.step()
         sched.step()
         sched_r.step()
         for p, q in zip(ours, theirs):
