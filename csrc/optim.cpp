@@ -92,8 +92,7 @@ SEQKIT_INLINE void adam_rows_loop(T* __restrict p, const T* __restrict g, T* __r
   }
 }
 
-// One tensor's update, operation for operation the vector path of torch's kernel: no
-// implicit contraction here, the fused multiply-adds are explicit where that path has them.
+// the loop for the flags of this step
 template <typename T>
 SEQKIT_INLINE void adam_rows_impl(T* p, const T* g, T* m, T* v, int64_t n, const AdamCoef<T>& c) {
   if (c.adamw) {
@@ -112,20 +111,13 @@ SEQKIT_INLINE void adam_rows_impl(T* p, const T* g, T* m, T* v, int64_t n, const
                  : adam_rows_loop<T, false, false, false>(p, g, m, v, n, c);
   }
 }
-
-SEQKIT_CLONES static void adam_rows_f32(
-    float* p, const float* g, float* m, float* v, int64_t n, const AdamCoef<float>& c) {
+// float: compiled per ISA level (SEQKIT_CLONES); double serves tests and rare users
+SEQKIT_CLONES static void adam_rows(float* p, const float* g, float* m, float* v, int64_t n,
+                                    const AdamCoef<float>& c) {
   adam_rows_impl(p, g, m, v, n, c);
 }
-static void adam_rows_f64(
-    double* p, const double* g, double* m, double* v, int64_t n, const AdamCoef<double>& c) {
+static void adam_rows(double* p, const double* g, double* m, double* v, int64_t n, const AdamCoef<double>& c) {
   adam_rows_impl(p, g, m, v, n, c);
-}
-inline void adam_rows(float* p, const float* g, float* m, float* v, int64_t n, const AdamCoef<float>& c) {
-  adam_rows_f32(p, g, m, v, n, c);
-}
-inline void adam_rows(double* p, const double* g, double* m, double* v, int64_t n, const AdamCoef<double>& c) {
-  adam_rows_f64(p, g, m, v, n, c);
 }
 
 // sum of squares in double, 16 independent partial sums (so it vectorizes without
@@ -142,14 +134,8 @@ SEQKIT_INLINE double sum_squares_impl(const T* __restrict x, int64_t n) {
   for (int l = 0; l < 16; ++l) s += acc[l];
   return s;
 }
-SEQKIT_CLONES static double sum_squares_f32(const float* x, int64_t n) {
-  return sum_squares_impl(x, n);
-}
-static double sum_squares_f64(const double* x, int64_t n) {
-  return sum_squares_impl(x, n);
-}
-inline double sum_squares(const float* x, int64_t n) { return sum_squares_f32(x, n); }
-inline double sum_squares(const double* x, int64_t n) { return sum_squares_f64(x, n); }
+SEQKIT_CLONES static double sum_squares(const float* x, int64_t n) { return sum_squares_impl(x, n); }
+static double sum_squares(const double* x, int64_t n) { return sum_squares_impl(x, n); }
 
 template <typename T>
 void scale_in_place(T* x, int64_t n, T s) {
