@@ -558,6 +558,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
     opt = make_optimizer(model, config)
     trainable = [p for group in opt.param_groups for p in group["params"]]  # what the optimizer updates
     clip_and_step = getattr(opt, "clip_and_step", None)  # seqkit.optim's one-op clip + step
+    max_norm = config.clip or math.inf
     sched = make_schedule(opt, config, len(sampler))
     # With --ema, an exponential moving average of the weights is what gets evaluated and saved.
     averaged = torch.optim.swa_utils.AveragedModel(
@@ -643,10 +644,10 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
             if bad is None:
                 loss.backward()
                 # LeanAdam(W) clip and step in one compiled op where it applies (None elsewhere)
-                norm = clip_and_step(config.clip or math.inf) if clip_and_step is not None else None
+                norm = clip_and_step(max_norm) if clip_and_step is not None else None
                 stepped = norm is not None
                 if not stepped:
-                    norm = clip_gradients(trainable, config.clip or math.inf)
+                    norm = clip_gradients(trainable, max_norm)
                 bad = None if math.isfinite(norm) else "gradient"
             global_step += 1
             if bad is not None:

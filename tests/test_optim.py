@@ -142,7 +142,7 @@ def test_zero_grad():
 needs_cpp = pytest.mark.skipif(not cpp_available(), reason="needs the compiled extension (seqkit._C)")
 
 
-def vector_sizes(dtype):
+def vector_sizes():
     """Tensor sizes on which torch's fused kernel takes its vector path for every element:
     each thread's share a multiple of the widest vector (16 floats / 8 doubles) and of a
     cache line. clip_and_step matches torch bit for bit there (elsewhere torch's scalar
@@ -172,7 +172,7 @@ def float_norm(params):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_clip_and_step_matches_clip_grad_norm_and_torch_step(lean, ref, weight_decay, dtype):
     # gradient scales from far below to far above max_norm: unclipped and clipped steps
-    sizes = vector_sizes(dtype)
+    sizes = vector_sizes()
     ours, theirs = make_params(sizes, dtype), make_params(sizes, dtype)
     opt_l = lean(ours, lr=1e-2, weight_decay=weight_decay, fused=True)
     opt_r = ref(theirs, lr=1e-2, weight_decay=weight_decay, fused=True)
