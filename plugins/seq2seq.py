@@ -112,8 +112,6 @@ class Seq2SeqTask(Task):
         self.encoder = None
         self.errors: list[tuple[str, str, str]] = []
         self.unknown_target_tokens = 0
-        self.epochs: int | None = None  # set by setup(): training evaluates once per epoch
-        self.evaluations = 0
         # every valid target of a text in the data file (cmudict: all pronunciations), for
         # the *_any metrics; keyed by encoded source once the encoder is known
         self.references: dict[str, list[tuple[str, ...]]] | None = None
@@ -160,7 +158,6 @@ class Seq2SeqTask(Task):
         self.joiner = getattr(train_dataset, "target_joiner", "" if isinstance(first, str) else " ")
         self.label_smoothing = float(config.label_smoothing)
         self.quiet = bool(config.quiet)
-        self.epochs, self.evaluations = int(config.epochs), 0
 
     def make_collator(self, encoder, labels, config):
         source = registry.collators.create(config.collator, encoder, labels=None, **config.collator_options)
@@ -196,14 +193,12 @@ class Seq2SeqTask(Task):
     def _text(self, indices: Sequence[int]) -> str:
         return self.joiner.join(self.vocab.decode(indices))
 
-    def evaluate(self, model, batches, device) -> dict[str, Any]:
+    def evaluate(self, model, batches, device, *, final: bool = True) -> dict[str, Any]:
         """Loss (teacher-forced, per real token) and PER/WER/exact match of the decoded test set.
 
         While training, epochs before the last decode greedily (cheap) and the last one
         (and ``seqkit eval``) with the configured beam, reporting the greedy figures beside
         it as ``greedy_per``, ``greedy_wer``, ``greedy_exact_match``."""
-        self.evaluations += 1
-        final = self.epochs is None or self.evaluations >= self.epochs
         beams = sorted({1, self.beam}) if final else [1]
         loss_sum, tokens, unknown = 0.0, 0, 0
         refs: dict[tuple, list[tuple[str, ...]]] = {}

@@ -75,10 +75,10 @@ class ClassifyTask(Task):
             return np.zeros((0, max(1, len(self.labels))), np.float32), np.zeros(0, np.int64), 0.0, 0
         return torch.cat(all_logits).numpy(), torch.cat(all_targets).numpy(), loss_sum, n
 
-    def evaluate(self, model, batches, device) -> dict[str, Any]:
+    def evaluate(self, model, batches, device, *, final: bool = True) -> dict[str, Any]:
         return self.reduce_parts([self.evaluate_part(model, batches, device)])
 
-    def evaluate_part(self, model, batches, device):
+    def evaluate_part(self, model, batches, device, *, final: bool = True):
         logits, targets, loss_sum, n = self._scores(model, batches)
         return {"logits": logits, "targets": targets, "loss_sum": loss_sum, "n": n}
 

@@ -339,10 +339,11 @@ def autocast(precision: str, device: torch.device):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def evaluate_batches(task, model: nn.Module, loader, device: torch.device, precision: str = "fp32") -> dict:
+def evaluate_batches(task, model: nn.Module, loader, device: torch.device, precision: str = "fp32", *,
+                     final: bool = True) -> dict:
     model.eval()
     with torch.no_grad(), autocast(precision, device):
-        return task.evaluate(model, (b.to(device) for b in loader), device)
+        return task.evaluate(model, (b.to(device) for b in loader), device, final=final)
 
 
 class InProcessLoader:
@@ -686,7 +687,7 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
         counters["names_seen"] += int(epoch_names)
         counters["tokens_seen"] += int(epoch_tokens)
         metrics = evaluate_distributed(task, final_model, test_loader, full_test_loader, device, world,
-                                       precision)
+                                       precision, final=epoch == config.epochs)
         record = {"epoch": epoch, "train_loss": loss_sum / max(1, n_sum), "test_loss": metrics["loss"],
                   **{k: v for k, v in task.epoch_record(metrics).items() if k != "loss"},
                   "lr": opt.param_groups[0]["lr"], "epoch_seconds": epoch_seconds,
@@ -746,17 +747,18 @@ def _train(config: RunConfig, world, device: torch.device, on_epoch) -> dict[str
     return metrics
 
 
-def evaluate_distributed(task, model, shard_loader, full_loader, device, world, precision: str = "fp32") -> dict:
+def evaluate_distributed(task, model, shard_loader, full_loader, device, world, precision: str = "fp32", *,
+                         final: bool = True) -> dict:
     """Metrics on the test set; with several processes each evaluates its share and the
     task's partial results are gathered (tasks without :meth:`Task.evaluate_part` evaluate
     the whole set on every rank)."""
     if not world.distributed:
-        return evaluate_batches(task, model, full_loader, device, precision)
+        return evaluate_batches(task, model, full_loader, device, precision, final=final)
     model.eval()
     with torch.no_grad(), autocast(precision, device):
-        part = task.evaluate_part(model, (b.to(device) for b in shard_loader), device)
+        part = task.evaluate_part(model, (b.to(device) for b in shard_loader), device, final=final)
         if part is None:
-            return task.evaluate(model, (b.to(device) for b in full_loader), device)
+            return task.evaluate(model, (b.to(device) for b in full_loader), device, final=final)
     return task.reduce_parts(distributed.all_gather_object(world, part))
 
 

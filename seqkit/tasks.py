@@ -69,11 +69,17 @@ class Task:
     def loss(self, model: nn.Module, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
 
-    def evaluate(self, model: nn.Module, batches: Iterable[Batch], device: torch.device) -> dict[str, Any]:
-        """Metrics on ``batches``: at least ``loss``; JSON-serialisable values."""
+    def evaluate(self, model: nn.Module, batches: Iterable[Batch], device: torch.device, *,
+                 final: bool = True) -> dict[str, Any]:
+        """Metrics on ``batches``: at least ``loss``; JSON-serialisable values.
+
+        ``final`` is False for the evaluations after each epoch but the last, True for the
+        last one and for ``seqkit eval``: a task may do costlier work in the final one (seq2seq
+        decodes with its beam). The engine says it; a resumed run says it the same way."""
         raise NotImplementedError
 
-    def evaluate_part(self, model: nn.Module, batches: Iterable[Batch], device: torch.device) -> Any:
+    def evaluate_part(self, model: nn.Module, batches: Iterable[Batch], device: torch.device, *,
+                      final: bool = True) -> Any:
         """Partial results of one process's share of the test set, for data-parallel runs.
 
         Return something picklable that :meth:`reduce_parts` turns into the metrics of the

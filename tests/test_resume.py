@@ -182,3 +182,44 @@ def test_state_file_loads_with_weights_only(subset, tmp_path):
     state = torch.load(tmp_path / "w" / "state.pt", weights_only=True)  # no pickled classes
     assert {"model", "optimizer", "scheduler", "rng", "history", "counters"} <= state.keys()
     assert len(state["rng"]) == 1 and {"torch", "numpy", "python"} <= state["rng"][0].keys()
+
+
+# -- seq2seq: the final (beam) evaluation must survive a resume -------------------------
+S2S_ARGS = ["--task", "seq2seq", "--epochs", "3", "--batch-size", "32", "--hidden-size", "16", "--embedding-dim", "8",
+            "--beam", "3", "--threads", "1", "--checkpoint-every", "11", "--quiet"]
+CMUDICT_SAMPLE = Path(__file__).resolve().parent / "fixtures" / "cmudict-sample.dict"
+
+
+def _state_epoch(out: Path) -> int:
+    """The epoch the saved training state continues at (0 while there is none)."""
+    try:
+        return int(torch.load(out / "state.pt", weights_only=True)["epoch"])
+    except (FileNotFoundError, RuntimeError, EOFError, KeyError):
+        return 0
+
+
+def test_seq2seq_kill_9_after_an_epoch_then_resume_matches_the_uninterrupted_run(tmp_path):
+    """Killed once an evaluation has happened, a resumed seq2seq run must still end with the
+    final beam evaluation: metrics.json (decoder, WER, PER, greedy figures), history and
+    weights as in the run that was never interrupted."""
+    ref = tmp_path / "ref"
+    done = run_seqkit("run", "--data", str(CMUDICT_SAMPLE), "--out", str(ref), *S2S_ARGS)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((ref / "metrics.json").read_text())["decoder"] == "beam 3"
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "seqkit", "run", "--data", str(CMUDICT_SAMPLE), "--out", str(out),
+                             *S2S_ARGS], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while _state_epoch(out) < 2:  # after the first epoch's evaluation, before the last one
+        assert proc.poll() is None, f"run ended before it could be killed: {proc.stderr.read()}"
+        assert time.time() < deadline, "no state.pt past epoch 1 appeared"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "metrics.json").exists()
+
+    resumed = run_seqkit("run", "--data", str(CMUDICT_SAMPLE), "--out", str(out), *S2S_ARGS, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "metrics.json").read_text())["resumed"] is True
+    assert_same_run(ref, out)
