@@ -3,7 +3,7 @@
 Metadata lives in pyproject.toml. This file only adds the C++ (and, where torch has
 CUDA and nvcc is present, CUDA) extension built from ``csrc/``. Installation never
 requires a compiler: without one (or with ``SEQKIT_NO_EXTENSION=1``) the package
-installs without ``seqkit._C`` and falls back at run time (see ``seqkit/ops.py``).
+installs without ``seqkit._C`` and falls back at run time (see ``seqkit/ops/``).
 """
 import glob
 import os
@@ -51,10 +51,10 @@ def extensions():
 
     # at::parallel_for only forks when compiled with OpenMP (GNU: torch's own libgomp is reused)
     openmp = ["-fopenmp"] if sys.platform.startswith("linux") else []
-    # the source hash lets seqkit/_extension.py detect a stale in-place build
+    # the source hash lets seqkit/ops/extension.py detect a stale in-place build
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_seqkit_extension", os.path.join(here, "seqkit", "_extension.py"))
+    spec = importlib.util.spec_from_file_location("_seqkit_extension", os.path.join(here, "seqkit", "ops", "extension.py"))
     helper = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(helper)
     define_macros = [("SEQKIT_SOURCE_HASH", helper.source_hash())]

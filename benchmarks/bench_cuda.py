@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ALL_LETTERS, DEFAULT_DATA, machine, print_table, unicode_to_ascii, write_json  # noqa: E402
 
 from seqkit import ops  # noqa: E402
-from seqkit.fused_gru import FusedGRU  # noqa: E402
+from seqkit.nn.fused_gru import FusedGRU  # noqa: E402
 
 TRAIN_NAMES = 16059
 LETTER_INDEX = {c: i for i, c in enumerate(ALL_LETTERS)}
@@ -303,7 +303,7 @@ def main(argv=None):
         raise SystemExit("bench_cuda: CUDA is not available (this benchmark needs an NVIDIA GPU and a "
                          "CUDA build of PyTorch); nothing to measure")
     os.environ.setdefault("SEQKIT_BACKEND", "cpp")
-    if ops.backend() != "cpp" or not ops._has_cuda_kernels():
+    if ops.backend() != "cpp" or not ops.runtime.has_cuda_kernels():
         raise SystemExit("bench_cuda: seqkit._C was built without the CUDA kernels; rebuild it with a "
                          "CUDA torch and nvcc present (pip install --no-build-isolation -e .), see docs/cuda.md")
     torch.backends.cuda.matmul.allow_tf32 = False

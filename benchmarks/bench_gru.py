@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ALL_LETTERS, DEFAULT_DATA, load_names, machine, median_time, print_table, write_json  # noqa: E402
 
 from seqkit import ops  # noqa: E402
-from seqkit.fused_gru import FusedGRU  # noqa: E402
+from seqkit.nn.fused_gru import FusedGRU  # noqa: E402
 
 TRAIN_NAMES = 16059
 

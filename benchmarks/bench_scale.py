@@ -154,7 +154,7 @@ class Runner:
 
         from seqkit import registry
         from seqkit.engine import build_model, make_loader, make_optimizer
-        from seqkit.sampling import BucketBatchSampler
+        from seqkit.data.sampling import BucketBatchSampler
 
         self.torch, self.config = torch, config
         self.task = registry.tasks.create(config.task)
@@ -201,7 +201,7 @@ def _prepare(path: str, batch_size: int):
     """Load, split and fit the encoder as the engine does; with the seconds each took."""
     from seqkit import registry
     from seqkit.engine import RunConfig
-    from seqkit.splits import split_dataset
+    from seqkit.data.splits import split_dataset
 
     config = RunConfig(data=path, batch_size=batch_size, quiet=True)
     t0 = time.perf_counter()

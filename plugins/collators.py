@@ -6,7 +6,7 @@ from typing import Any, Sequence
 from torch.nn.utils.rnn import pack_sequence, pad_sequence
 
 from seqkit import hookimpl
-from seqkit.batch import Batch, Collator
+from seqkit.data.batch import Batch, Collator
 
 
 class PadCollator(Collator):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import string
 
 from seqkit import hookimpl
-from seqkit.encoding import Encoder
+from seqkit.data.encoding import Encoder
 
 #: The course's alphabet: ``string.ascii_letters + " .,;'"`` (57 characters).
 COURSE_LETTERS = string.ascii_letters + " .,;'"

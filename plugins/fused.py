@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from seqkit import hookimpl
-from seqkit.batch import Batch, Collator
+from seqkit.data.batch import Batch, Collator
 from seqkit.errors import DataError
 
 
@@ -100,15 +100,14 @@ class FusedPackCollator(Collator):
 
 def make_fused_gru(input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
                    bidirectional: bool = False, **options):
-    """``seqkit.fused_gru.FusedGRU``: nn.GRU's parameters and state_dict, fused kernels."""
-    from seqkit.fused_gru import FusedGRU
+    """:class:`seqkit.nn.FusedGRU`: nn.GRU's parameters and state_dict, fused kernels. Registered
+    with the ``indices`` capability: one-hot input may arrive as symbol indices (W_ih column gather)."""
+    from seqkit.nn.fused_gru import FusedGRU
 
     if num_layers == 1:
         dropout = 0.0
-    cell = FusedGRU(input_size, hidden_size, num_layers=num_layers, dropout=dropout, bidirectional=bidirectional,
+    return FusedGRU(input_size, hidden_size, num_layers=num_layers, dropout=dropout, bidirectional=bidirectional,
                     **options)
-    cell.accepts_indices = True  # one-hot input arrives as indices: W_ih column gather
-    return cell
 
 
 @hookimpl
@@ -119,5 +118,5 @@ def seqkit_register_collators(register):
 
 @hookimpl
 def seqkit_register_cells(register):
-    register("fused-gru", make_fused_gru,
+    register("fused-gru", make_fused_gru, capabilities={"indices"},
              help="GRU with fused C++ forward/backward on packed batches; nn.GRU weights and state_dict")

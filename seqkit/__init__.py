@@ -1,16 +1,39 @@
 """seqkit: batched sequence models in PyTorch.
 
-- ``seqkit.registry``: datasets, encoders, collators, cells and tasks, filled by plugins.
-- ``seqkit.hookimpl``: the marker for plugin hook implementations (see ``seqkit.hookspecs``).
-- ``seqkit.engine``: the training engine behind ``seqkit run``.
+A map of the package, in the order the data flows (each a subpackage):
 
-Importing seqkit is cheap: plugins load on first use of a registry.
+- ``seqkit.plugin``: hook specifications, plugin discovery, the registries.
+  ``seqkit.registry`` is the registries module (``from seqkit import registry``).
+- ``seqkit.data``: file reading, corpora, datasets, splits, encoders, batch sampling,
+  the :class:`Batch` and :class:`Collator` base class.
+- ``seqkit.ops``: the compiled ops (encode-and-pack, fused GRU) and their references.
+- ``seqkit.nn``: modules on the ops: :class:`FusedGRU`, the lean fused optimizers.
+- ``seqkit.engine``: :class:`RunConfig`, :func:`train`, the task seam (:class:`Task`),
+  checkpoints, resume, data-parallel runs, :func:`load_run` / :func:`predict`.
+- ``seqkit.cli``: the ``seqkit`` command line, generated from the option declarations.
+- ``seqkit.testing``: the conformance kit for third-party components.
+
+The names in ``__all__`` are importable from ``seqkit`` itself. Importing seqkit is
+cheap: it imports neither torch nor any plugin; each name loads its module on first use,
+and plugins load on first use of a registry.
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from . import lazy
 
-from . import registry  # noqa: E402
-from .hookspecs import hookimpl  # noqa: E402
+__version__ = "0.2.0.dev0"
 
-__all__ = ["__version__", "hookimpl", "registry"]
+from .plugin import registry  # noqa: E402
+from .plugin.hookspecs import hookimpl  # noqa: E402
+
+_WHERE = {
+    "RunConfig": "seqkit.engine.config", "train": "seqkit.engine.trainer",
+    "load_run": "seqkit.engine.inference", "predict": "seqkit.engine.inference",
+    "evaluate_run": "seqkit.engine.inference",
+    "Task": "seqkit.engine.task", "TaskContext": "seqkit.engine.task",
+    "Batch": "seqkit.data.batch", "Collator": "seqkit.data.batch", "Encoder": "seqkit.data.encoding",
+    "PairDataset": "seqkit.data.dataset", "FusedGRU": "seqkit.nn.fused_gru", "Option": "seqkit.options",
+}
+
+__all__ = ["__version__", "hookimpl", "registry", *sorted(_WHERE)]
+__getattr__, __dir__ = lazy.exports(__name__, _WHERE)

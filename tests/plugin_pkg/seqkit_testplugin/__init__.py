@@ -4,7 +4,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from seqkit import hookimpl
-from seqkit.encoding import Encoder
+from seqkit.data.encoding import Encoder
 
 
 class TinyRNN(nn.Module):

@@ -1,0 +1,49 @@
+"""Built-in plugin ``seqkit.seq2seq``: sequence -> sequence (e.g. grapheme-to-phoneme).
+
+One place for the whole feature:
+
+- :mod:`.task`: the ``seq2seq`` task (split by distinct source, masked loss, decoding,
+  PER/WER, prediction) and its collator (source through the configured collator + targets);
+- :mod:`.model`: the encoder-decoder over registered cells, Luong attention, greedy and
+  beam decoding, the target vocabulary;
+- :mod:`.metrics`: edit distance, token and sequence error rates against any reference;
+- :mod:`.datasets`: the ``pairs`` and ``cmudict`` datasets.
+
+The hooks below register them, with the run defaults the task changes, and declare the
+task's ``seqkit run`` options ``--beam``, ``--teacher-forcing``, ``--attention``.
+"""
+from __future__ import annotations
+
+from seqkit import hookimpl
+from seqkit.options import Option
+
+
+@hookimpl
+def seqkit_register_tasks(register):
+    from .task import Seq2SeqTask
+
+    register("seq2seq", Seq2SeqTask, defaults=Seq2SeqTask.defaults,
+             help="sequence -> sequence (encoder-decoder, attention, beam search): PER, WER, exact match")
+
+
+@hookimpl
+def seqkit_register_datasets(register):
+    from .datasets import cmudict, pairs
+
+    register("pairs", pairs, help="source<TAB>target lines (--data FILE), target tokens split on spaces or "
+                                  "characters (-o dataset.tokens=space|char); for --task seq2seq")
+    register("cmudict", cmudict,
+             help="grapheme-to-phoneme on the CMU Pronouncing Dictionary (pip install 'seqkit[g2p]'); options "
+                  "stress=false, alternates=first|all; for --task seq2seq")
+
+
+@hookimpl
+def seqkit_add_run_options(add):
+    task = dict(component="task", owner="seq2seq")
+    add(Option("beam", type=int, min=1, requirement="at least 1 (1: greedy)", metavar="K", inference=True, **task,
+               help="seq2seq: beam width of the evaluation decoding (1: greedy; default: the task's; in predict "
+                    "and eval: the run's, and predict shows up to --top-k hypotheses)."))
+    add(Option("teacher_forcing", type=float, min=0.0, max=1.0, metavar="RATIO", **task,
+               help="seq2seq: probability of feeding the gold token to the decoder (default: the task's, 1.0)."))
+    add(Option("attention", type=bool, flag="--attention/--no-attention", **task,
+               help="seq2seq: Luong attention over the encoder outputs (default: the task's, on)."))

@@ -1,0 +1,29 @@
+"""seqkit's compiled ops and their pure-PyTorch references.
+
+This package is the only place that knows which implementation runs
+(:mod:`seqkit.ops.runtime`): ``"cpp"``, the kernels of ``csrc/`` (``seqkit._C``, installed
+by ``pip install`` or built once from a source checkout into ``$SEQKIT_CACHE``), or
+``"reference"``, pure PyTorch, when the extension cannot be loaded (one warning) or
+``SEQKIT_BACKEND=reference`` asks for it (``SEQKIT_BACKEND=cpp`` makes a missing
+extension an error instead).
+
+Public API:
+
+- :func:`backend` -> ``"cpp"`` or ``"reference"``; :func:`backend_reason`
+- :func:`encode_pack` (list of str -> PackedSequence), :mod:`seqkit.ops.encode_pack`
+- :func:`encode_pack_corpus` (flat pre-encoded corpus + row indices -> PackedSequence)
+- :func:`gru_layer` (one GRU layer, one direction, on packed data; differentiable),
+  :mod:`seqkit.ops.gru`
+
+The compiled ops are ``torch.ops.seqkit.encode_pack_corpus``, ``gru_forward``,
+``gru_backward`` and ``adam_step_`` (:mod:`seqkit.nn.optim`); each op's module registers
+its fake kernel and autograd formula (``torch.library.register_fake`` /
+``register_autograd``) when the extension loads.
+"""
+from __future__ import annotations
+
+from .runtime import backend, backend_reason
+from .encode_pack import encode_pack, encode_pack_corpus
+from .gru import gru_layer
+
+__all__ = ["backend", "backend_reason", "encode_pack", "encode_pack_corpus", "gru_layer"]
