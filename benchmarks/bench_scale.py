@@ -146,25 +146,26 @@ def _trim() -> None:
 
 class Runner:
     """The engine's default pieces training on one dataset, a few steps at a time (as
-    ``seqkit.engine.train`` builds them: registries, ``build_model``, ``make_optimizer``,
-    the bucketing sampler, ``make_loader``)."""
+    ``seqkit.engine.train`` builds them: registries, the task's model from a
+    ``TaskContext``, ``make_optimizer``, the bucketing sampler, ``make_loader``)."""
 
     def __init__(self, train_ds, labels, encoder, collator: str, config):
         import torch
 
         from seqkit import registry
-        from seqkit.engine import build_model, make_loader, make_optimizer
         from seqkit.data.sampling import BucketBatchSampler
+        from seqkit.engine import TaskContext, make_loader, make_optimizer
 
         self.torch, self.config = torch, config
         self.task = registry.tasks.create(config.task)
-        self.task.setup(train_ds, config)
+        ctx = TaskContext.from_config(config, encoder=encoder)
+        self.task.setup(train_ds, ctx)
         torch.manual_seed(0)
-        self.model = build_model(self.task, encoder, labels, config)
+        self.model = self.task.build_model(ctx)
         self.opt = make_optimizer(self.model, config)
         self.sampler = BucketBatchSampler(train_ds.lengths(), config.batch_size, bucket=True, shuffle=True, seed=0)
         self.loader = make_loader(train_ds, registry.collators.create(collator, encoder, labels=labels),
-                                  self.sampler, config, torch.device("cpu"))
+                                  self.sampler, config.workers, torch.device("cpu"))
         t0 = time.perf_counter()
         self.sampler.batches()  # the per-epoch O(corpus) work: permutation and bucketing, done once an epoch
         self.epoch_setup_s = time.perf_counter() - t0

@@ -19,12 +19,19 @@ and plugins load on first use of a registry.
 """
 from __future__ import annotations
 
+import sys
+
 from . import lazy
 
 __version__ = "0.2.0.dev0"
 
 from .plugin import registry  # noqa: E402
 from .plugin.hookspecs import hookimpl  # noqa: E402
+
+# ``seqkit.registry`` is the public name of the registries module (it lives in
+# seqkit/plugin/registry.py): ``import seqkit.registry`` and ``from seqkit.registry import
+# Registry`` work as ``from seqkit import registry`` does.
+sys.modules.setdefault(f"{__name__}.registry", registry)
 
 _WHERE = {
     "RunConfig": "seqkit.engine.config", "train": "seqkit.engine.trainer",

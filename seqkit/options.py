@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import ConfigError
+from .plugin.registry import KINDS
 
-#: the components that take ``-o COMPONENT.KEY=VALUE`` options
-COMPONENTS = ("dataset", "encoder", "collator", "cell", "task")
+#: the components that take ``-o COMPONENT.KEY=VALUE`` options: every kind of the registries
+COMPONENTS = tuple(kind for kind, _ in KINDS)
 _BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False, "0": False}
 
 

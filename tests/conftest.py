@@ -1,4 +1,10 @@
-"""Shared fixtures: the real name2lang data, the installed test plugin, a CLI runner."""
+"""Shared fixtures: the real name2lang data, the installed test plugin, a CLI runner.
+
+Markers (registered in pyproject.toml): ``slow`` (trains or runs seqkit in a subprocess),
+``install`` (pip-installs a package), ``cuda`` (given here to every test that uses the
+``cuda_ops`` fixture: it needs a CUDA device). The inner loop is
+``pytest -m "not slow and not install"``; CI runs everything.
+"""
 from __future__ import annotations
 
 import os
@@ -115,3 +121,10 @@ def wait_for_state(out: Path, proc: subprocess.Popen, timeout: float = 180) -> N
         assert proc.poll() is None, f"run ended before its first checkpoint: {proc.stderr.read()}"
         assert time.time() < deadline, "no state.pt appeared"
         time.sleep(0.02)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that need the CUDA kernels on a device (the ``cuda_ops`` fixture) are ``cuda``."""
+    for item in items:
+        if "cuda_ops" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.cuda)

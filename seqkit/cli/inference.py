@@ -51,7 +51,8 @@ def _load(checkpoint: str, device: str, task_options: dict):
 
 def predict_command() -> click.Command:
     params, infer = _shared_params()
-    params[1:1] = [click.Option(["--top-k"], type=click.IntRange(min=1), default=3, show_default=True)]
+    params[1:1] = [click.Option(["--top-k"], type=click.IntRange(min=1), default=3, show_default=True,
+                                help="Predictions shown per text (classes, or seq2seq hypotheses up to the beam).")]
     params += [click.Option(["--json", "as_json"], is_flag=True, help="Machine-readable output."),
                click.Argument(["names"], nargs=-1, required=True)]
 

@@ -1,8 +1,8 @@
 """The batch that flows from a collator to a model, and the collator base class.
 
 A batch holds symbol *indices*; turning them into one-hot rows or embeddings is the
-model's first layer (see :mod:`seqkit.models`). Targets stay in the caller's order:
-packing sorts sequences internally, but cells return ``h_n`` in the caller's order
+model's first layer (e.g. classify's :mod:`seqkit_plugins.classify.model`). Targets stay
+in the caller's order: packing sorts sequences internally, but cells return ``h_n`` in the caller's order
 (``PackedSequence.unsorted_indices``), so logits computed from it line up with
 ``targets`` without any reordering by the user.
 """

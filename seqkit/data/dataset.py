@@ -52,7 +52,7 @@ class CorpusItems(Sequence):
 class PairDataset(Dataset):
     """A ``torch.utils.data.Dataset`` of ``(text, label)`` pairs, held as a :class:`Corpus`.
 
-    The texts live in flat numpy buffers (:mod:`seqkit.corpus`: at most 2 bytes per
+    The texts live in flat numpy buffers (:mod:`seqkit.data.corpus`: at most 2 bytes per
     character + 10 bytes per text), not as Python strings; ``texts`` and ``targets`` are
     read-only sequence views that decode on access. ``labels`` is the sorted list of class
     names; a subset shares its parent's corpus (it holds an index array) and keeps its

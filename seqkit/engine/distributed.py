@@ -9,7 +9,7 @@ A run is distributed when it is started by ``torchrun`` (which sets ``WORLD_SIZE
 The backend is gloo on CPU and nccl on CUDA (each process then uses ``cuda:LOCAL_RANK``).
 ``--batch-size`` is per process: the global batch is ``batch_size * world_size``, and the
 length-bucketing sampler hands every rank a disjoint share of the same global batches
-(:class:`seqkit.sampling.BucketBatchSampler`). Rank 0 alone writes the run directory.
+(:class:`seqkit.data.sampling.BucketBatchSampler`). Rank 0 alone writes the run directory.
 See docs/distributed.md.
 """
 from __future__ import annotations

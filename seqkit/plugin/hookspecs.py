@@ -74,7 +74,7 @@ def seqkit_register_encoders(register: Register) -> None:
     ``factory(**options)`` returns an object that maps any Unicode text to symbol indices
     over an alphabet (fitted on the training texts with ``fit(texts)``, or fixed), with
     ``size`` counting the reserved padding and unknown symbols (see
-    :class:`seqkit.encoding.Encoder`). Returns nothing.
+    :class:`seqkit.data.encoding.Encoder`). Returns nothing.
     """
 
 
@@ -84,7 +84,7 @@ def seqkit_register_collators(register: Register) -> None:
 
     Called once per plugin, the first time ``registry.collators`` is used.
     ``factory(encoder, **options)`` returns a callable that turns a list of
-    ``(text, label_index)`` pairs into a :class:`seqkit.batch.Batch`: the model input (a
+    ``(text, label_index)`` pairs into a :class:`seqkit.data.batch.Batch`: the model input (a
     ``PackedSequence``, or a padded ``(T, B)`` tensor with lengths), the targets aligned
     with it, and the lengths. Returns nothing.
     """

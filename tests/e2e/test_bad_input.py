@@ -124,6 +124,7 @@ def test_impossible_stratification_says_why_and_how_to_fix(tmp_path, counts, tes
 CLI_CASES = ["invalid-utf8", "csv-unclosed-quote"]  # one subprocess costs seconds; the API covers the rest
 
 
+@pytest.mark.slow
 def test_cli_answers_bad_input_with_one_line_and_exit_2(tmp_path):
     by_id = {c[0]: c for c in CASES}
     runs = []
@@ -145,6 +146,7 @@ def test_cli_answers_bad_input_with_one_line_and_exit_2(tmp_path):
         assert re.search(what, lines[0]) and "Traceback" not in proc.stderr + proc.stdout, (case_id, proc.stderr)
 
 
+@pytest.mark.slow
 def test_cli_skip_reports_count_and_lines_in_warning_and_metrics(tmp_path):
     path = tmp_path / "names.txt"
     good = [f"Name{i},{'English' if i % 2 else 'Dutch'}" for i in range(60)]

@@ -8,6 +8,8 @@ import torch
 
 from conftest import run_seqkit
 
+pytestmark = pytest.mark.slow  # the real seqkit in subprocesses
+
 METRIC_KEYS = {"top1", "top2", "top3", "macro_f1", "per_class", "confusion", "labels", "baseline_top1", "epochs",
                "train_seconds", "names_per_second", "config"}
 

@@ -21,7 +21,8 @@ import torch
 from conftest import run_seqkit, wait_for_state
 from seqkit.data.sampling import BucketBatchSampler
 
-pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="needs torch.distributed (gloo)")
+pytestmark = [pytest.mark.slow,  # real torch.distributed processes
+              pytest.mark.skipif(not torch.distributed.is_available(), reason="needs torch.distributed (gloo)")]
 
 #: weights: float32 sums reduced in another order; metrics: the same predictions
 WEIGHT_ATOL = 1e-5

@@ -20,6 +20,8 @@ from seqkit.errors import ConfigError
 
 from conftest import run_seqkit, wait_for_state
 
+pytestmark = pytest.mark.slow  # real runs, killed and resumed
+
 #: metrics that measure time or describe the run's history, not its result
 VOLATILE = {"train_seconds", "wall_seconds", "names_per_second", "tokens_per_second", "resumed", "config",
             "environment"}

@@ -29,6 +29,7 @@ ATOL = 1e-4
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
+@pytest.mark.slow
 def test_nvcc_check():
     nvcc = os.environ.get("NVCC", "nvcc")
     if shutil.which(nvcc) is None:
@@ -332,6 +333,7 @@ def test_encode_pack_codes_matches_encode_pack(cuda_ops, one_hot):
                                            torch.device("cuda"))
 
 
+@pytest.mark.slow
 @needs_cuda
 def test_cli_trains_fused_gru_on_cuda(cuda_ops, names_path, tmp_path):
     """seqkit run --cell fused-gru --collator fused-pack --device cuda, end to end."""

@@ -127,6 +127,7 @@ def test_precision_is_validated():
         RunConfig(precision="fp16").validate()
 
 
+@pytest.mark.slow
 def test_bf16_run_trains_as_well_as_fp32(names_subset, tmp_path):
     # the same run in float32 and in mixed precision: bf16 products change the numbers a
     # little, not what the model learns

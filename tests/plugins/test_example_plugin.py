@@ -12,6 +12,8 @@ import pytest
 
 from conftest import ROOT, run_seqkit
 
+pytestmark = [pytest.mark.install, pytest.mark.slow]  # pip installs examples/seqkit-indrnn
+
 EXAMPLE = ROOT / "examples" / "seqkit-indrnn"
 
 

@@ -5,7 +5,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import run_seqkit
+
+pytestmark = [pytest.mark.install, pytest.mark.slow]  # pip installs the test plugin
 
 
 def test_plugins_command_lists_third_party_names_versions_and_failures(plugin_env):

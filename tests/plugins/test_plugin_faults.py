@@ -37,6 +37,7 @@ def plugin_dir(tmp_path):
 
 @pytest.mark.parametrize("dataset, words", [("refusing", "refused its options: needs -o dataset.region"),
                                             ("crashing", "failed: RuntimeError: boom in the factory")])
+@pytest.mark.slow
 def test_factory_errors_name_the_plugin_in_one_line(plugin_dir, tmp_path, dataset, words):
     proc = run_seqkit("--plugin", "faulty_plugin", "run", "--dataset", dataset, "--epochs", "1",
                       "--out", str(tmp_path / "o"), env={"PYTHONPATH": str(plugin_dir)})
@@ -46,6 +47,7 @@ def test_factory_errors_name_the_plugin_in_one_line(plugin_dir, tmp_path, datase
     assert f"dataset '{dataset}' (plugin 'faulty_plugin')" in lines[0] and words in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_other_plugins_keep_working_beside_a_faulty_one(plugin_dir, names_path, tmp_path):
     proc = run_seqkit("--plugin", "faulty_plugin", "run", "--data", str(names_path), "--epochs", "1",
                       "--hidden-size", "8", "--embedding-dim", "4", "--batch-size", "256", "--quiet", "--json",
@@ -54,6 +56,7 @@ def test_other_plugins_keep_working_beside_a_faulty_one(plugin_dir, names_path, 
     assert json.loads(proc.stdout)["top1"] > 0
 
 
+@pytest.mark.slow
 def test_modules_on_the_path_are_not_plugins_unless_named(plugin_dir):
     env = {"PYTHONPATH": str(plugin_dir)}
     listed = json.loads(run_seqkit("plugins", "--json", env=env).stdout)
@@ -69,6 +72,7 @@ class _Payload:
         return (os.system, ("touch PWNED",))
 
 
+@pytest.mark.slow
 def test_a_pickled_checkpoint_does_not_run_its_payload(tmp_path):
     evil = tmp_path / "checkpoint.pt"
     evil.write_bytes(pickle.dumps({"format": "seqkit-checkpoint", "model": _Payload()}))

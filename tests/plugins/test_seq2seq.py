@@ -206,6 +206,7 @@ def test_pairs_parser_bad_lines(tmp_path):
         g2p.pairs(str(chars), tokens="word")
 
 
+@pytest.mark.slow
 def test_cmudict_real_file_alternates_and_stress(tmp_path):
     with open(cmudict_path(), encoding="utf-8") as f:
         raw = f.readlines()
@@ -293,6 +294,7 @@ def g2p_run(tmp_path_factory):
     return out, json.loads(proc.stdout), proc.stderr
 
 
+@pytest.mark.slow
 def test_seqkit_run_seq2seq_on_a_cmudict_slice(g2p_run):
     out, metrics, stderr = g2p_run
     cfg = metrics["config"]
@@ -320,6 +322,7 @@ def test_seqkit_run_seq2seq_on_a_cmudict_slice(g2p_run):
     assert ckpt["task_state"]["vocab"]["itos"][:3] == ["<pad>", "<s>", "</s>"] and ckpt.get("labels", []) == []
 
 
+@pytest.mark.slow
 def test_seqkit_predict_seq2seq_checkpoint(g2p_run):
     from seqkit.engine import evaluate_run, load_run, predict
 
@@ -342,6 +345,7 @@ def test_seqkit_predict_seq2seq_checkpoint(g2p_run):
     assert again["wer"] == pytest.approx(metrics["wer"]) and again["per"] == pytest.approx(metrics["per"])
 
 
+@pytest.mark.slow
 def test_seqkit_eval_overrides_the_decoding(g2p_run):
     out, metrics, _ = g2p_run
     ckpt = str(out / "checkpoint.pt")
@@ -357,6 +361,7 @@ def test_seqkit_eval_overrides_the_decoding(g2p_run):
     assert bad.returncode == 2 and "task options only" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_cli_errors_for_seq2seq(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("tomato\tT AH M EY T OW\nno tab\n", encoding="utf-8")

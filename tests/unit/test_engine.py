@@ -20,6 +20,7 @@ def small(names_path, out, **kw):
     return RunConfig(**cfg)
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_and_metrics(names_path, tmp_path):
     a = train(small(names_path, tmp_path / "a", seed=7))
     b = train(small(names_path, tmp_path / "b", seed=7))
@@ -33,6 +34,7 @@ def test_same_seed_same_weights_and_metrics(names_path, tmp_path):
         assert a[key] == b[key]
 
 
+@pytest.mark.slow
 def test_dedup_run_reports_disjoint_split(names_path, tmp_path):
     m = train(small(names_path, tmp_path / "d", dedup=True))
     assert m["split"]["dedup"] and m["split"]["test_texts_seen_in_train"] == 0
@@ -57,11 +59,13 @@ def test_balance_options(name2lang):
     assert lw[ds.labels.index("Vietnamese")] > lw[ds.labels.index("Russian")] * 50
 
 
+@pytest.mark.slow
 def test_balanced_sampler_run_trains(names_path, tmp_path):
     m = train(small(names_path, tmp_path / "s", task_options={"balance": "sampler"}))
     assert m["config"]["task_options"]["balance"] == "sampler" and 0 < m["top1"] <= 1
 
 
+@pytest.mark.slow
 def test_ema_weights_are_what_is_saved_and_evaluated(names_path, tmp_path):
     m = train(small(names_path, tmp_path / "e", ema=0.9))
     from seqkit.engine import evaluate_run, load_run
@@ -83,6 +87,7 @@ def test_config_errors(names_path, tmp_path, field, value, message):
         train(small(names_path, tmp_path / "x", **{field: value}))
 
 
+@pytest.mark.slow
 def test_tiny_runs_with_onecycle(tmp_path):
     """OneCycleLR with a handful of steps (it divides by zero at 4 steps if configured naively)."""
     data = tmp_path / "tiny.txt"
@@ -117,6 +122,7 @@ def test_exploding_training_stops_naming_epoch_and_step(names_path, tmp_path):
         train(small(names_path, tmp_path / "n", optimizer="sgd", lr=1e30, clip=None, schedule="none"))
 
 
+@pytest.mark.slow
 def test_nan_policy_skip_counts_skipped_steps(names_path, tmp_path):
     m = train(small(names_path, tmp_path / "k", optimizer="sgd", lr=1e30, clip=None, schedule="none",
                     nan_policy="skip"))
@@ -204,6 +210,7 @@ def test_in_process_loader_matches_dataloader(names_path, collator):
             assert torch.equal(a.inputs, b.inputs)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not cpp_available(), reason="needs the compiled extension (seqkit._C)")
 def test_adamw_steps_go_through_clip_and_step(names_path, tmp_path, monkeypatch):
     # every step but the first (no optimizer state yet) clips and steps in the one op; a

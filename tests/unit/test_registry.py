@@ -148,6 +148,7 @@ def test_load_order_builtins_first_sorted(fresh_registry):
     assert all(name.startswith("seqkit.") for name in builtin)
 
 
+@pytest.mark.slow
 def test_import_is_lazy():
     code = ("import sys, seqkit; from seqkit import registry; "
             "print(int('torch' in sys.modules), int(registry.manager._loaded)); "
