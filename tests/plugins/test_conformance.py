@@ -10,6 +10,7 @@ import subprocess
 import sys
 import unittest
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -19,10 +20,14 @@ from seqkit import registry
 from seqkit.data.batch import Batch, Collator
 from seqkit.data import PairDataset
 from seqkit.data.encoding import Encoder
-from seqkit.errors import SeqkitError
-from seqkit.testing import (CELL_CONFIGS, CellConfig, CheckSkipped, ConformanceError, Report, cell_checks, check_cell,
-                            check_collator, check_dataset, check_encoder, check_names, checks, parametrize_checks,
-                            run_check)
+from seqkit.engine.task import Task
+from seqkit.errors import DataError, SeqkitError
+from seqkit.testing import (CELL_CONFIGS, KINDS, CellConfig, CheckSkipped, ConformanceError, Report, cell_checks,
+                            check_cell, check_collator, check_component, check_dataset, check_encoder, check_names,
+                            check_task, checks, parametrize_checks, run_check, task_checks)
+from seqkit_plugins.classify.task import ClassifyTask
+from seqkit_plugins.fused import make_fused_gru
+from seqkit_plugins.seq2seq.datasets import SequencePairs
 
 
 def _builtin(reg) -> list[str]:
@@ -464,3 +469,215 @@ def test_the_cell_in_writing_a_plugin_passes_the_suite():
         assert str(report).splitlines()[0] in doc
         assert f"{2 * len(report.passed)} passed, {2 * len(report.skipped)} skipped" in doc
         assert str(report.skipped[1]).strip() in doc
+
+
+# -- capabilities: declared at registration, or stated by the caller for a callable --------
+ONE = [CellConfig("uni")]
+
+
+def test_index_input_runs_for_a_registered_cell_that_declares_indices():
+    assert registry.cells.entry("fused-gru").capabilities == {"indices"}
+    report = check_cell("fused-gru", configs=CELL_CONFIGS[:2])
+    assert report.ok and report["index_input"].status == "passed"
+
+
+def test_index_input_skips_a_cell_that_declares_nothing():
+    reason = check_cell("gru", configs=ONE)["index_input"].reason
+    assert reason.startswith("the cell does not declare the 'indices' capability") and "registered without" in reason
+    # a plain callable declares only what the caller states: the cell object is never asked
+    result = check_cell(make_fused_gru, configs=ONE)["index_input"]
+    assert result.status == "skipped" and "the cell does not declare the 'indices' capability" in result.reason
+    assert "capabilities={'indices'}" in result.reason
+
+
+@pytest.mark.parametrize("capabilities", [{"indices"}, ("indices",), "indices"], ids=["set", "tuple", "str"])
+def test_a_callable_states_its_capabilities(capabilities):
+    report = check_cell(make_fused_gru, configs=UNI_BI, capabilities=capabilities)
+    assert report.ok and report["index_input"].status == "passed"
+    found = dict(cell_checks(make_fused_gru, configs=ONE, capabilities=capabilities))
+    found["index_input"]()  # passes (no skip)
+
+
+def test_registered_capabilities_come_from_the_entry(fresh_registry):
+    fresh_registry.cells.register("kit-gather", make_fused_gru, capabilities={"indices"})
+    fresh_registry.cells.register("kit-plain", make_fused_gru)
+    assert dict(cell_checks("kit-gather", configs=ONE))["index_input"].outcome().status == "passed"
+    assert dict(cell_checks("kit-plain", configs=ONE))["index_input"].outcome().status == "skipped"
+    with pytest.raises(ValueError, match="capabilities= is for a plain cell factory.*'kit-gather'"):
+        cell_checks("kit-gather", capabilities={"indices"})
+
+
+def test_unknown_capability_is_refused():
+    with pytest.raises(ValueError, match="unknown cell capabilities 'telepathy'.*can declare: 'indices'"):
+        cell_checks(make_fused_gru, capabilities={"telepathy"})
+
+
+class OffByOneIndices(_Wrapped):
+    """Takes int64 indices, but reads symbol i as the one-hot row of i + 1."""
+
+    def forward(self, x, h0=None):
+        n = self.gru.input_size
+        if isinstance(x, PackedSequence) and not x.data.is_floating_point():
+            rows = nn.functional.one_hot((x.data + 1) % n, n).float()
+            x = PackedSequence(rows, x.batch_sizes, x.sorted_indices, x.unsorted_indices)
+        elif isinstance(x, torch.Tensor) and not x.is_floating_point():
+            x = nn.functional.one_hot((x + 1) % n, n).float()
+        return self.gru(x, h0)
+
+
+@pytest.mark.parametrize("cell, words", [
+    (_Wrapped, ["int64 symbol indices must be accepted", "dtype"]),
+    (OffByOneIndices, ["output of the one-hot rows", "packed input"]),
+], ids=["takes_no_indices", "off_by_one"])
+def test_a_false_indices_claim_is_caught(cell, words):
+    with pytest.raises(ConformanceError) as info:
+        check_cell(cell, configs=UNI_BI, capabilities={"indices"})
+    failures = dict(info.value.failures)
+    assert list(failures) == ["index_input"]
+    assert "cell check 'index_input' failed" in failures["index_input"]
+    for word in ["'indices' capability"] + words:
+        assert word in failures["index_input"], failures["index_input"]
+
+
+# -- tasks -----------------------------------------------------------------------------------
+TASK_CHECKS = ["is_task", "split_partitions", "setup_then_build", "sample_weights",
+               "loss_is_scalar_and_differentiable", "evaluate_has_loss", "finalize_summary_keys",
+               "state_dict_roundtrip", "predict_one_per_example", "predict_in_caller_order", "deterministic"]
+
+
+@parametrize_checks("task", ["classify", "seq2seq"])
+def test_builtin_task(check):
+    check()
+
+
+def test_task_is_a_kind_like_the_others():
+    assert KINDS[-1] == "task"
+    assert check_names("task") == TASK_CHECKS
+    ids = [p.id for p in parametrize_checks("task", ["classify", "seq2seq"]).mark.args[1]]
+    assert ids == [f"{t}-{c}" for t in ("classify", "seq2seq") for c in TASK_CHECKS]
+    pairs = checks("task", "classify")
+    assert [name for name, _ in pairs] == TASK_CHECKS and pairs[0][1].kind == "task"
+    run_check("task", "classify", "state_dict_roundtrip")
+    with pytest.raises(KeyError, match="no task check named"):
+        run_check("task", "classify", "nope")
+
+
+_LANGS = {"Japanese": ["Abe", "Sato", "Ito", "Kato", "Mori", "Ono", "Ueda", "Saito", "Kudo", "Endo"],
+          "Russian": ["Ivanov", "Petrov", "Orlov", "Popov", "Sokolov", "Volkov", "Lebedev", "Kozlov", "Belov", "Zotov"],
+          "Italian": ["Rossi", "Russo", "Bruno", "Greco", "Conti", "Gallo", "Costa", "Ricci", "Marino", "Rizzo"]}
+_TEXTS = [t for names in _LANGS.values() for t in names]
+
+
+def test_tasks_on_data_the_caller_passes():
+    labelled = lambda: PairDataset(_TEXTS, [lang for lang, names in _LANGS.items() for _ in names])  # noqa: E731
+    assert check_task("classify", dataset=labelled).ok  # a function: a fresh dataset per check
+    pairs = SequencePairs(_TEXTS, [list(t.upper()) for t in _TEXTS], target_joiner="")
+    assert check_task("seq2seq", dataset=pairs, options={"beam": 2}).ok
+    with pytest.raises(TypeError, match="dataset must be a dataset"):
+        task_checks("classify", dataset=3)
+    with pytest.raises(ValueError, match="config: hiden_size are not RunConfig fields"):
+        task_checks("classify", config={"hiden_size": 4})
+
+
+def test_task_with_an_indices_cell():
+    # one-hot encoder + a cell that declares 'indices': the model hands the cell symbol indices
+    assert check_task("classify", config={"encoder": "onehot", "cell": "fused-gru", "collator": "pad"}).ok
+
+
+class LeakySplit(ClassifyTask):
+    def split(self, dataset, ctx):
+        _, test, report = super().split(dataset, ctx)
+        return dataset, test, report  # trains on the test examples too
+
+
+class SortedPredictions(ClassifyTask):
+    def predict(self, model, batch, *, top_k, **options):
+        preds = super().predict(model, batch, top_k=top_k, **options)
+        return [preds[i] for i in batch.inputs.sorted_indices.tolist()]  # the packed (longest-first) order
+
+
+class ForgetsLabels(ClassifyTask):
+    def load_state_dict(self, state):
+        pass  # a reloaded task has no classes
+
+
+class Float32Loss(ClassifyTask):
+    def evaluate(self, model, batches, device, *, final=True):
+        metrics = super().evaluate(model, batches, device, final=final)
+        metrics["loss"] = np.float32(metrics["loss"])  # not JSON-serialisable
+        return metrics
+
+
+class DetachedLoss(ClassifyTask):
+    def loss(self, model, batch):
+        return super().loss(model, batch).detach()
+
+
+class UnreportedSummaryKey(ClassifyTask):
+    summary_keys = ("top1", "accuracy")
+
+
+class UnseededWeights(ClassifyTask):
+    def build_model(self, ctx):
+        model = super().build_model(ctx)
+        with torch.no_grad():
+            model.head.bias[0] += random.Random().random()  # seeded from the OS, not from torch
+        return model
+
+
+class NotATask:
+    """Duck-typed, but half of the interface is missing."""
+
+    headline, summary_keys = "loss", ()
+
+    def split(self, dataset, ctx):
+        return dataset, dataset, {}
+
+
+@pytest.mark.parametrize("task, check, words", [
+    (LeakySplit, "split_partitions", ["must be disjoint"]),
+    (SortedPredictions, "predict_in_caller_order", ["caller's order", "must follow its text"]),
+    (ForgetsLabels, "state_dict_roundtrip", ["load_state_dict(state_dict())", "trained model's weights"]),
+    (Float32Loss, "evaluate_has_loss", ["JSON-serialisable", "float32"]),
+    (DetachedLoss, "loss_is_scalar_and_differentiable", ["requires_grad"]),
+    (UnreportedSummaryKey, "finalize_summary_keys", ["missing accuracy"]),
+    (UnseededWeights, "deterministic", ["two runs built under the same seed"]),
+    (NotATask, "is_task", ["not a seqkit.engine.task.Task subclass", "missing setup"]),
+], ids=lambda v: v.__name__ if isinstance(v, type) else None)
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")  # ForgetsLabels builds a head of 0 classes
+def test_broken_tasks_are_caught(task, check, words):
+    with pytest.raises(ConformanceError) as info:
+        check_task(task)
+    err = info.value
+    assert err.kind == "task"
+    failures = dict(err.failures)
+    assert check in failures, list(failures)
+    assert f"task check '{check}' failed for " in failures[check] and task.__name__ in failures[check]
+    for word in words:
+        assert word in failures[check], failures[check]
+
+
+def test_sorted_predictions_break_nothing_else():
+    report = check_component("task", SortedPredictions, raise_on_failure=False)
+    assert [r.name for r in report.failed] == ["predict_in_caller_order"]
+    assert report["predict_one_per_example"].status == "passed"
+
+
+def test_a_task_that_refuses_every_sample_asks_for_data():
+    class RefusesEverything(ClassifyTask):
+        def split(self, dataset, ctx):
+            raise DataError("no data suits me")
+
+    report = check_task(RefusesEverything, raise_on_failure=False)
+    reason = report["split_partitions"].reason
+    assert "refused every built-in sample dataset" in reason and "no data suits me" in reason
+    assert "pass dataset=" in reason
+
+
+def test_a_task_without_predict_skips_the_predict_checks():
+    class NoPredict(ClassifyTask):
+        predict = Task.predict
+
+    report = check_task(NoPredict)
+    for name in ("predict_one_per_example", "predict_in_caller_order"):
+        assert report[name].status == "skipped" and "does not implement predict" in report[name].reason
