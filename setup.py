@@ -5,7 +5,6 @@ CUDA and nvcc is present, CUDA) extension built from ``csrc/``. Installation nev
 requires a compiler: without one (or with ``SEQKIT_NO_EXTENSION=1``) the package
 installs without ``seqkit._C`` and falls back at run time (see ``seqkit/ops/``).
 """
-import glob
 import os
 import shutil
 import sys
@@ -34,9 +33,19 @@ def extensions():
         print(f"seqkit: no C++ compiler ({compiler!r}) found; not building seqkit._C (pure-PyTorch ops)")
         return [], {}
     here = os.path.dirname(os.path.abspath(__file__))
-    sources = sorted(os.path.relpath(p, here) for p in glob.glob(os.path.join(here, "csrc", "*.cpp")))
+    # seqkit/ops/extension.py knows csrc/'s layout (csrc/README.md): the sources of the CPU
+    # build and of the CUDA build, and the source hash that tells a stale build; it is
+    # loaded on its own (stdlib only at import), since the package's dependencies may not
+    # be importable at build time
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_seqkit_extension", os.path.join(here, "seqkit", "ops", "extension.py"))
+    layout = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(layout)
+    # relative to setup.py's folder (extension.py resolves links in its paths)
+    sources = [os.path.relpath(p, os.path.realpath(here)) for p in layout._sources()]
     if not sources:
-        print("seqkit: no csrc/*.cpp; not building seqkit._C")
+        print("seqkit: no C++ sources under csrc/; not building seqkit._C")
         return [], {}
 
     class OptionalBuildExtension(BuildExtension):
@@ -52,19 +61,14 @@ def extensions():
     # at::parallel_for only forks when compiled with OpenMP (GNU: torch's own libgomp is reused)
     openmp = ["-fopenmp"] if sys.platform.startswith("linux") else []
     # the source hash lets seqkit/ops/extension.py detect a stale in-place build
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_seqkit_extension", os.path.join(here, "seqkit", "ops", "extension.py"))
-    helper = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helper)
-    define_macros = [("SEQKIT_SOURCE_HASH", helper.source_hash())]
+    define_macros = [("SEQKIT_SOURCE_HASH", layout.source_hash())]
     cxx_flags = ["-O3", "-g0", "-fno-trapping-math", "-fno-math-errno"] + openmp
-    cuda_sources = _cuda_sources(here)
+    cuda_sources = _cuda_sources(here, layout)
     if cuda_sources:
         from torch.utils.cpp_extension import CUDAExtension
 
         print(f"seqkit: torch has CUDA and nvcc is present; building seqkit._C with the CUDA kernels "
-              f"({len(cuda_sources)} files in csrc/cuda/)")
+              f"({', '.join(cuda_sources)})")
         ext = CUDAExtension(
             "seqkit._C",
             sources + cuda_sources,
@@ -84,10 +88,11 @@ def extensions():
     return [ext], {"build_ext": OptionalBuildExtension}
 
 
-def _cuda_sources(here):
-    """csrc/cuda/*.cu + csrc/cuda/*.cpp when torch has CUDA and nvcc is found, else [].
+def _cuda_sources(here, layout):
+    """The CUDA kernels and launchers (csrc/kernels/cuda/*.cu, csrc/torch/cuda/*.cpp: what
+    ``layout._cuda_sources()`` lists) when torch has CUDA and nvcc is found, else [].
 
-    ``SEQKIT_NO_CUDA=1`` forces the CPU-only build. The CPU build never sees csrc/cuda/.
+    ``SEQKIT_NO_CUDA=1`` forces the CPU-only build. The CPU build never sees them.
     """
     if os.environ.get("SEQKIT_NO_CUDA", "") not in ("", "0"):
         print("seqkit: SEQKIT_NO_CUDA is set; building the CPU ops only")
@@ -108,9 +113,7 @@ def _cuda_sources(here):
         print("seqkit: nvcc is on PATH but torch found no CUDA_HOME; set CUDA_HOME to build the "
               "CUDA ops; building the CPU ops only")
         return []
-    files = glob.glob(os.path.join(here, "csrc", "cuda", "*.cu")) + glob.glob(
-        os.path.join(here, "csrc", "cuda", "*.cpp"))
-    return sorted(os.path.relpath(p, here) for p in files)
+    return [os.path.relpath(p, os.path.realpath(here)) for p in layout._cuda_sources()]
 
 
 ext_modules, cmdclass = extensions()

@@ -4,8 +4,8 @@
 ``step()`` first walks a general path in Python (profiling hooks, lazy state
 initialisation, grouping by device and dtype, checks for CUDA-graph capture, closures,
 complex and sparse tensors, AMP's grad scaler). In a training loop whose kernels have
-just evicted the caches, that Python costs more than the update itself: about 0.3 ms per
-step on the project's 2-core machine for a name2lang model, against about 0.1 ms here.
+just evicted the caches, that Python costs more than the update itself for a small model
+(measured in docs/performance.md).
 
 :class:`LeanAdam` and :class:`LeanAdamW` are those optimizers: same constructor, same
 ``param_groups``, same state (``step``, ``exp_avg``, ``exp_avg_sq``) and state_dict, and
@@ -20,8 +20,8 @@ the first. Anything else, or a torch without those ops, goes to torch's ``step()
 
 ``clip_and_step(max_norm)`` is what a training step does after backward
 (``nn.utils.clip_grad_norm_`` then ``step()``) in one compiled op, ``seqkit::adam_step_``
-(csrc/optim.cpp), for parameters on the CPU: in training on the project's 2-core machine,
-0.19-0.21 ms a step against 0.28-0.30 ms for the two (alternating steps in one run). The
+(csrc/torch/adam_step.cpp), for parameters on the CPU: fewer cold ops after the backward
+pass than the two (the figures are in docs/performance.md). The
 update is torch's fused kernel's, bit for bit where that kernel takes its vector path; the
 norm is summed in double (torch sums float32), so the clipping factor, and a few elements
 of ``exp_avg_sq`` where torch's kernel takes its scalar remainder, can differ from torch's

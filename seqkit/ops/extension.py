@@ -28,19 +28,45 @@ def cache_dir() -> Path:
     return Path(root())
 
 
+# csrc/ (see csrc/README.md): torch-free kernels in kernels/, ATen launchers and the op
+# registration in torch/; what only a CUDA build compiles lies in a folder named cuda/
+# (kernels/cuda/*.cu, torch/cuda/*.cpp). CPU kernels are headers included by the launchers.
+_HASHED_SUFFIXES = (".c", ".cc", ".cpp", ".cu", ".cuh", ".h", ".hpp")
+
+
+def _csrc_files(suffixes) -> list:
+    """Files under csrc/ (recursively) with one of the suffixes, sorted by relative path."""
+    if not CSRC.is_dir():
+        return []
+    files = [p for p in CSRC.rglob("*") if p.is_file() and p.suffix in suffixes]
+    return sorted(files, key=lambda p: p.relative_to(CSRC).as_posix())
+
+
+def _is_cuda_only(path: Path) -> bool:
+    return "cuda" in path.relative_to(CSRC).parts[:-1]
+
+
 def _sources() -> list:
-    """C++ sources of the CPU build (CUDA ``.cu`` files are not part of it)."""
-    return sorted(CSRC.glob("*.cpp"))
+    """C++ sources of the CPU build: every ``.cpp`` under csrc/ outside a ``cuda/`` folder."""
+    return [p for p in _csrc_files((".cpp",)) if not _is_cuda_only(p)]
+
+
+def _cuda_sources() -> list:
+    """Sources that only a CUDA build compiles: every ``.cu`` (the kernels) and the ``.cpp``
+    files in ``cuda/`` folders (their launchers); setup.py adds them to ``_sources()``."""
+    return [p for p in _csrc_files((".cpp", ".cu")) if p.suffix == ".cu" or _is_cuda_only(p)]
 
 
 def source_hash() -> str:
-    """Hash of csrc/ (sources and headers), the torch version and the Python version."""
+    """Hash of csrc/ (every source and header, CUDA ones included, found recursively, by
+    relative path and content, in path order), the torch version and the Python version."""
     import torch
 
     h = hashlib.sha256()
-    for path in sorted(list(CSRC.glob("*.cpp")) + list(CSRC.glob("*.h"))):
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
+    for path in _csrc_files(_HASHED_SUFFIXES):
+        data = path.read_bytes()
+        h.update(f"{path.relative_to(CSRC).as_posix()}\0{len(data)}\0".encode())
+        h.update(data)
     h.update(torch.__version__.encode())
     h.update(sys.version.encode())
     return h.hexdigest()[:16]

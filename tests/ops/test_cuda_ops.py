@@ -1,6 +1,7 @@
-"""The CUDA kernels (csrc/cuda/): compile check everywhere, numerics where there is a GPU.
+"""The CUDA kernels (csrc/kernels/cuda/, launchers in csrc/torch/cuda/): compile check
+everywhere, numerics where there is a GPU.
 
-- test_nvcc_check: runs .ci/nvcc-check (every csrc/cuda/*.cu through nvcc -arch=sm_90);
+- test_nvcc_check: runs .ci/nvcc-check (every csrc/kernels/**/*.cu through nvcc -arch=sm_90);
   skipped only when nvcc is absent ("needs nvcc").
 - everything else needs a GPU and skips with "needs CUDA" without one. On a GPU the
   extension must have been built with the CUDA kernels (setup.py's CUDAExtension path):
@@ -38,13 +39,13 @@ def test_nvcc_check():
     proc = subprocess.run(["bash", str(ROOT / ".ci" / "nvcc-check")], capture_output=True, text=True,
                           timeout=600, env=env)
     assert proc.returncode == 0, f"nvcc-check failed:\n{proc.stdout}\n{proc.stderr}"
-    cu_files = sorted((ROOT / "csrc" / "cuda").glob("*.cu"))
-    assert cu_files, "no csrc/cuda/*.cu"
+    cu_files = sorted((ROOT / "csrc" / "kernels").rglob("*.cu"))
+    assert cu_files, "no csrc/kernels/**/*.cu"
     for f in cu_files:
-        assert f"ok     csrc/cuda/{f.name}" in proc.stdout, proc.stdout
+        assert f"ok     {f.relative_to(ROOT).as_posix()}" in proc.stdout, proc.stdout
     if "skipping the launcher syntax check" not in proc.stdout:
-        for f in sorted((ROOT / "csrc" / "cuda").glob("*.cpp")):
-            assert f"ok     csrc/cuda/{f.name} (syntax" in proc.stdout, proc.stdout
+        for f in sorted((ROOT / "csrc" / "torch" / "cuda").glob("*.cpp")):
+            assert f"ok     {f.relative_to(ROOT).as_posix()} (syntax" in proc.stdout, proc.stdout
 
 
 # -- fixtures (GPU only) ---------------------------------------------------------------

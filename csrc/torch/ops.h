@@ -1,7 +1,7 @@
-// Declarations shared by seqkit's CPU kernels (csrc/*.cpp).
-// Kernels live in their own files (encode_pack.cpp, gru.cpp); registration with the
-// dispatcher and the pybind11 module are in ops.cpp. CUDA kernels, when they come,
-// go in their own .cu files so a CPU-only build never sees them.
+// The CPU ops of seqkit._C: their C++ entry points (the launchers), one file each in this
+// folder (encode_pack.cpp, gru.cpp, adam_step.cpp), which also registers them with the
+// dispatcher (TORCH_LIBRARY_IMPL(seqkit, CPU)). The schemas and the pybind11 module (which
+// exposes encode_pack_texts) are in registration.cpp; the CUDA launchers in cuda/.
 #pragma once
 
 #include <torch/extension.h>
@@ -41,9 +41,9 @@ gru_backward_cpu(const at::Tensor& grad_output, const at::Tensor& grad_hn,
 
 // ---- optimizer --------------------------------------------------------------------
 // Adam (adamw=false) / AdamW update of every tensor of the lists, as torch's fused CPU
-// kernel (see optim.cpp for the last-bit details); with max_norm, first the gradients'
-// total 2-norm (summed in double) and clipping as nn.utils.clip_grad_norm_ (nothing
-// changes when the norm is not finite). Returns the norm (0 without max_norm). steps[i] is
+// kernel (see csrc/kernels/cpu/adam.h for the last-bit details); with max_norm, first the
+// gradients' total 2-norm (summed in double) and clipping as nn.utils.clip_grad_norm_
+// (nothing changes when the norm is not finite). Returns the norm (0 without max_norm). steps[i] is
 // incremented before its update.
 double adam_step_cpu(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
                      at::TensorList exp_avg_sqs, at::TensorList steps, double lr, double beta1, double beta2,

@@ -1,8 +1,8 @@
 // seqkit CUDA kernels: torch-free declarations (plain CUDA C++: pointers, sizes and a
-// cudaStream_t). The kernels live in encode_pack_kernels.cu and gru_kernels.cu; the
-// torch-facing launcher (tensors, current stream, dispatcher registration) is
-// ops_cuda.cpp, compiled only in a CUDA build. CI compiles the .cu files alone with
-// `nvcc -arch=sm_90 -c` (.ci/nvcc-check), without torch.
+// cudaStream_t). The kernels live in encode_pack.cu and gru.cu; the torch-facing
+// launchers (tensors, current stream, dispatcher registration) are
+// csrc/torch/cuda/*_cuda.cpp, compiled only in a CUDA build. CI compiles the .cu files
+// alone with `nvcc -arch=sm_90 -c` (.ci/nvcc-check), without torch.
 //
 // Every launch function enqueues work on `stream` only (no synchronization, no
 // allocation) and returns cudaGetLastError() of its launches, so the caller can raise.
@@ -58,8 +58,8 @@ cudaError_t encode_pack_i64(const int64_t* codes, const PackArgs& a, cudaStream_
 
 // ---- fused GRU (one layer, one direction, packed rows) ------------------------------
 //
-// Layout as the CPU op (csrc/gru.cpp): step t owns packed rows [off, off + bs); row b of
-// the step is the b-th sequence of the sorted batch; G = 3H, gates r, z, n.
+// Layout as the CPU op (csrc/torch/gru.cpp): step t owns packed rows [off, off + bs); row b
+// of the step is the b-th sequence of the sorted batch; G = 3H, gates r, z, n.
 //
 // Forward gate pass of one step, one thread per (b, j), b < bs, j < H:
 //   xi = idx ? gi[idx[off+b], :] : gi[off+b, :]   (gi: [N, G], or W_ih^T [V, G] for idx)

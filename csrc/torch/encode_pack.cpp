@@ -1,13 +1,16 @@
-// Fused encode-and-pack (CPU).
+// Fused encode-and-pack (CPU): seqkit::encode_pack_corpus and the pybind11 text path
+// encode_pack_texts.
 //
 // One pass over the texts: map characters to symbol indices, stable counting sort by
-// length (descending), batch_sizes / sorted_indices / unsorted_indices, and the packed
-// data written straight into its final row (int64 indices or float32 one-hot rows).
-// The layout equals torch.nn.utils.rnn.pack_padded_sequence of the padded batch taken in
-// our (stable) sorted order.
-#include "seqkit.h"
+// length (descending: plan_pack, csrc/kernels/packed_layout.h, shared with the CUDA
+// launcher), batch_sizes / sorted_indices / unsorted_indices, and the packed data written
+// straight into its final row (int64 indices or float32 one-hot rows). The layout equals
+// torch.nn.utils.rnn.pack_padded_sequence of the padded batch taken in our (stable) sorted
+// order.
+#include "ops.h"
 
 #include <Python.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -16,60 +19,32 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../kernels/packed_layout.h"
+#include "checks.h"
+
 namespace py = pybind11;
 
 namespace seqkit {
 namespace {
 
-// Sorting and batch layout shared by both entry points.
-struct PackPlan {
-  int64_t n = 0;
-  int64_t max_len = 0;
-  int64_t total = 0;  // number of packed rows, sum of lengths
+// The plan of a batch (shared by both entry points) with the op's three index outputs,
+// which plan_pack writes in place.
+struct PackedIndex {
+  PackPlan plan;
   at::Tensor batch_sizes, sorted_indices, unsorted_indices;
-  std::vector<int64_t> step_offset;  // first packed row of each time step
 };
 
 // lengths: n values >= 1.
-PackPlan plan_pack(const std::vector<int64_t>& lengths) {
-  PackPlan p;
-  p.n = static_cast<int64_t>(lengths.size());
-  for (int64_t L : lengths) p.max_len = std::max(p.max_len, L);
-  // counts[L] = how many texts have length L
-  std::vector<int64_t> counts(p.max_len + 2, 0);
-  for (int64_t L : lengths) counts[L]++;
-  // start[L] = first sorted position of length L (descending lengths)
-  std::vector<int64_t> start(p.max_len + 2, 0);
-  int64_t acc = 0;
-  for (int64_t L = p.max_len; L >= 1; --L) {
-    start[L] = acc;
-    acc += counts[L];
-  }
+PackedIndex plan_pack_cpu(const std::vector<int64_t>& lengths) {
+  const int64_t n = static_cast<int64_t>(lengths.size());
+  const int64_t max_len = max_length(lengths);
   auto opts = at::TensorOptions().dtype(at::kLong);
-  p.sorted_indices = at::empty({p.n}, opts);
-  p.unsorted_indices = at::empty({p.n}, opts);
-  int64_t* si = p.sorted_indices.data_ptr<int64_t>();
-  int64_t* ui = p.unsorted_indices.data_ptr<int64_t>();
-  for (int64_t i = 0; i < p.n; ++i) {
-    const int64_t pos = start[lengths[i]]++;
-    si[pos] = i;
-    ui[i] = pos;
-  }
-  p.batch_sizes = at::empty({p.max_len}, opts);
-  int64_t* bs = p.batch_sizes.data_ptr<int64_t>();
-  // batch_sizes[t] = #{texts with length > t}
-  int64_t active = 0;
-  for (int64_t t = p.max_len - 1; t >= 0; --t) {
-    active += counts[t + 1];
-    bs[t] = active;
-  }
-  p.step_offset.resize(p.max_len);
-  acc = 0;
-  for (int64_t t = 0; t < p.max_len; ++t) {
-    p.step_offset[t] = acc;
-    acc += bs[t];
-  }
-  p.total = acc;
+  PackedIndex p;
+  p.sorted_indices = at::empty({n}, opts);
+  p.unsorted_indices = at::empty({n}, opts);
+  p.batch_sizes = at::empty({max_len}, opts);
+  p.plan = plan_pack(lengths, max_len, p.sorted_indices.data_ptr<int64_t>(), p.unsorted_indices.data_ptr<int64_t>(),
+                     p.batch_sizes.data_ptr<int64_t>());
   return p;
 }
 
@@ -130,10 +105,11 @@ inline void write_text(const CharT* chars, int64_t len, const SymbolTable& table
 }
 
 template <typename Out>
-void write_all(PyObject** items, const std::vector<int64_t>& kept, const PackPlan& plan,
+void write_all(PyObject** items, const std::vector<int64_t>& kept, const PackedIndex& packed,
                const std::vector<int64_t>& lengths, const SymbolTable& table, int64_t unknown,
                Out out) {
-  const int64_t* si = plan.sorted_indices.data_ptr<int64_t>();
+  const PackPlan& plan = packed.plan;
+  const int64_t* si = packed.sorted_indices.data_ptr<int64_t>();
   for (int64_t b = 0; b < plan.n; ++b) {
     const int64_t k = si[b];
     const int64_t index = kept[k];
@@ -210,29 +186,32 @@ py::tuple encode_pack_texts(py::handle texts, py::handle alphabet, bool one_hot,
                                  : "encode_pack: every text is empty; nothing to pack");
   }
 
-  const PackPlan plan = plan_pack(lengths);
+  const PackedIndex packed = plan_pack_cpu(lengths);
+  const int64_t total = packed.plan.total;
   at::Tensor data;
   if (one_hot) {
     const int64_t a = table.size;
-    data = at::zeros({plan.total, a}, at::TensorOptions().dtype(at::kFloat));
+    data = at::zeros({total, a}, at::TensorOptions().dtype(at::kFloat));
     float* d = data.data_ptr<float>();
-    write_all(items, kept, plan, lengths, table, unknown,
+    write_all(items, kept, packed, lengths, table, unknown,
               [d, a](int64_t row, int64_t sym) { d[row * a + sym] = 1.0f; });
   } else {
-    data = at::empty({plan.total}, at::TensorOptions().dtype(at::kLong));
+    data = at::empty({total}, at::TensorOptions().dtype(at::kLong));
     int64_t* d = data.data_ptr<int64_t>();
-    write_all(items, kept, plan, lengths, table, unknown,
+    write_all(items, kept, packed, lengths, table, unknown,
               [d](int64_t row, int64_t sym) { d[row] = sym; });
   }
   at::Tensor kept_t = at::empty({static_cast<int64_t>(kept.size())}, at::kLong);
   std::memcpy(kept_t.data_ptr<int64_t>(), kept.data(), kept.size() * sizeof(int64_t));
-  return py::make_tuple(data, plan.batch_sizes, plan.sorted_indices, plan.unsorted_indices,
+  return py::make_tuple(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices,
                         kept_t);
 }
 
 // ---- pre-encoded corpus -------------------------------------------------------------
 
 namespace {
+
+constexpr const char* kCorpusOp = "encode_pack_corpus";
 
 template <typename SymT, typename OffT>
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> pack_corpus(
@@ -242,25 +221,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> pack_corpus(
   const OffT* off = offsets.data_ptr<OffT>();
   const int64_t* row = rows.data_ptr<int64_t>();
   const int64_t n = rows.numel();
-  const int64_t n_corpus = offsets.numel() - 1;
-  const int64_t n_sym = symbols.numel();
-  std::vector<int64_t> lengths(n);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t r = row[i];
-    TORCH_CHECK_INDEX(r >= 0 && r < n_corpus, "encode_pack_corpus: rows[", i, "] = ", r,
-                      " is outside the corpus of ", n_corpus, " texts (offsets has ", n_corpus + 1,
-                      " entries)");
-    const int64_t a = static_cast<int64_t>(off[r]), e = static_cast<int64_t>(off[r + 1]);
-    TORCH_CHECK_VALUE(0 <= a && a <= e && e <= n_sym, "encode_pack_corpus: offsets[", r, ":", r + 2,
-                      "] = (", a, ", ", e, ") is not a valid slice of the ", n_sym,
-                      " symbols; offsets must be non-decreasing and end at len(symbols)");
-    TORCH_CHECK_VALUE(e > a, "encode_pack_corpus: rows[", i, "] = ", r,
-                      " is an empty text; a packed sequence needs length >= 1: drop it from rows");
-    lengths[i] = e - a;
-  }
-  TORCH_CHECK_VALUE(n > 0, "encode_pack_corpus: rows is empty; pass at least one row");
-  const PackPlan plan = plan_pack(lengths);
-  const int64_t* si = plan.sorted_indices.data_ptr<int64_t>();
+  const std::vector<int64_t> lengths =
+      corpus_lengths(off, offsets.numel() - 1, row, n, symbols.numel(), kCorpusOp);
+  const PackedIndex packed = plan_pack_cpu(lengths);
+  const PackPlan& plan = packed.plan;
+  const int64_t* si = packed.sorted_indices.data_ptr<int64_t>();
   auto check = [&](int64_t s, int64_t i, int64_t t) {
     if (s < 0 || (num_symbols >= 0 && s >= num_symbols)) {
       TORCH_CHECK_VALUE(false, "encode_pack_corpus: symbol ", s, " at position ", t, " of rows[", i,
@@ -268,33 +233,29 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> pack_corpus(
                         "); fix the corpus or num_symbols");
     }
   };
+  // every symbol of the batch, checked, to out(its packed row, the symbol)
+  auto write_rows = [&](auto out) {
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t i = si[b];
+      const SymT* p = sym + static_cast<int64_t>(off[row[i]]);
+      for (int64_t t = 0; t < lengths[i]; ++t) {
+        const int64_t s = static_cast<int64_t>(p[t]);
+        check(s, i, t);
+        out(plan.step_offset[t] + b, s);
+      }
+    }
+  };
   at::Tensor data;
   if (one_hot) {
     data = at::zeros({plan.total, num_symbols}, at::TensorOptions().dtype(at::kFloat));
     float* d = data.data_ptr<float>();
-    for (int64_t b = 0; b < n; ++b) {
-      const int64_t i = si[b];
-      const SymT* p = sym + static_cast<int64_t>(off[row[i]]);
-      for (int64_t t = 0; t < lengths[i]; ++t) {
-        const int64_t s = static_cast<int64_t>(p[t]);
-        check(s, i, t);
-        d[(plan.step_offset[t] + b) * num_symbols + s] = 1.0f;
-      }
-    }
+    write_rows([d, num_symbols](int64_t r, int64_t s) { d[r * num_symbols + s] = 1.0f; });
   } else {
     data = at::empty({plan.total}, at::TensorOptions().dtype(at::kLong));
     int64_t* d = data.data_ptr<int64_t>();
-    for (int64_t b = 0; b < n; ++b) {
-      const int64_t i = si[b];
-      const SymT* p = sym + static_cast<int64_t>(off[row[i]]);
-      for (int64_t t = 0; t < lengths[i]; ++t) {
-        const int64_t s = static_cast<int64_t>(p[t]);
-        check(s, i, t);
-        d[plan.step_offset[t] + b] = s;
-      }
-    }
+    write_rows([d](int64_t r, int64_t s) { d[r] = s; });
   }
-  return {data, plan.batch_sizes, plan.sorted_indices, plan.unsorted_indices};
+  return {data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices};
 }
 
 template <typename OffT>
@@ -320,21 +281,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> pack_corpus_sym(
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> encode_pack_corpus_cpu(
     const at::Tensor& symbols_in, const at::Tensor& offsets_in, const at::Tensor& rows_in,
     int64_t num_symbols, bool one_hot) {
-  TORCH_CHECK_VALUE(symbols_in.dim() == 1 && offsets_in.dim() == 1 && rows_in.dim() == 1,
-                    "encode_pack_corpus: symbols, offsets and rows must be 1-D");
-  TORCH_CHECK_VALUE(offsets_in.numel() >= 1, "encode_pack_corpus: offsets needs n+1 >= 1 entries");
-  TORCH_CHECK_VALUE(!one_hot || num_symbols > 0,
-                    "encode_pack_corpus: one_hot=True needs num_symbols (the one-hot width)");
+  check_corpus_args(symbols_in, offsets_in, rows_in, num_symbols, one_hot, kCorpusOp);
   const at::Tensor symbols = symbols_in.contiguous();
   at::Tensor offsets = offsets_in.contiguous();
   const at::Tensor rows = rows_in.to(at::kLong).contiguous();
   if (offsets.scalar_type() == at::kInt) {
     return pack_corpus_sym<int32_t>(symbols, offsets, rows, num_symbols, one_hot);
   }
-  TORCH_CHECK_TYPE(!at::isFloatingType(offsets.scalar_type()) && offsets.scalar_type() != at::kBool,
-                   "encode_pack_corpus: offsets must be an integer tensor");
   offsets = offsets.to(at::kLong);
   return pack_corpus_sym<int64_t>(symbols, offsets, rows, num_symbols, one_hot);
 }
 
 }  // namespace seqkit
+
+TORCH_LIBRARY_IMPL(seqkit, CPU, m) { m.impl("encode_pack_corpus", &seqkit::encode_pack_corpus_cpu); }

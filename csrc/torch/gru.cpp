@@ -19,112 +19,50 @@
 // no extra pass over the [N, 3H] gradients is needed: a step's sums in the compute dtype,
 // then added to the block's double sums (for dW_ih only the rows of the step's symbols).
 // With several threads the batch is split into blocks of rows, each running all its
-// steps on one thread (see row_blocks); the forward sizes two blocks by the threads'
-// measured speeds (see ForwardBalance).
+// steps on one thread; the forward sizes two blocks by the threads' measured speeds (see
+// row_blocks and ForwardBalance in csrc/kernels/cpu/gru_rows.h).
+//
+// This file is the launcher: tensors, checks, scratch, threads and the step loops. The
+// per-step kernels and the other loops on raw buffers are torch-free headers in
+// csrc/kernels/cpu/, included here so that they inline into the step loops.
 //
 // Gates follow torch.nn.GRU: r, z, n; n = tanh(W_in x + b_in + r * (W_hn h + b_hn));
 // h' = n + z * (h - n).
-#include "gru_kernels.h"
-#include "gru_checks.h"
-#include "seqkit.h"
+#include "../kernels/cpu/gru_steps.h"
+#include "../kernels/cpu/blas.h"
+#include "../kernels/cpu/bf16.h"
+#include "../kernels/cpu/gru_rows.h"
+#include "checks.h"
+#include "ops.h"
 
 #include <ATen/Parallel.h>
+#include <torch/library.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <vector>
-
-// Fortran BLAS, declared as ATen declares it (LP64) and called on raw pointers for the
-// per-step products: the ATen op costs a dispatch and two tensor views per call, and
-// there are two or three calls per block per step. Weak: a torch build that exports no BLAS
-// leaves them null and the ATen ops are used instead.
-extern "C" {
-void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
-            const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
-            const float* beta, float* c, const int* ldc) __attribute__((weak));
-void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
-            const double* alpha, const double* a, const int* lda, const double* b, const int* ldb,
-            const double* beta, double* c, const int* ldc) __attribute__((weak));
-}
 
 namespace seqkit {
 namespace {
 
-inline bool blas_call(const char* ta, const char* tb, const int* m, const int* n, const int* k,
-                      const float* al, const float* a, const int* lda, const float* b,
-                      const int* ldb, const float* be, float* c, const int* ldc) {
-  if (sgemm_ == nullptr) return false;
-  sgemm_(ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
-  return true;
-}
-inline bool blas_call(const char* ta, const char* tb, const int* m, const int* n, const int* k,
-                      const double* al, const double* a, const int* lda, const double* b,
-                      const int* ldb, const double* be, double* c, const int* ldc) {
-  if (dgemm_ == nullptr) return false;
-  dgemm_(ta, tb, m, n, k, al, a, lda, b, ldb, be, c, ldc);
-  return true;
-}
-
-// Row-major C[m, n] = beta * C + A[m, k] @ op(B), B stored [n, k] (b_t: op(B) = B^T) or
-// [k, n]; all contiguous. Returns false where no BLAS symbol is available.
-template <typename T>
-bool gemm_rows(int64_t m, int64_t n, int64_t k, const T* a, const T* b, bool b_t, T beta, T* c) {
-  constexpr int64_t kMax = std::numeric_limits<int>::max();
-  if (m > kMax || n > kMax || k > kMax) return false;
-  // column-major view: C^T [n, m] = op(B)^T [n, k] @ A^T [k, m]
-  const int M = static_cast<int>(n), N = static_cast<int>(m), K = static_cast<int>(k);
-  const int lda = b_t ? K : M, ldb = K, ldc = M;
-  const T one = T(1);
-  return blas_call(b_t ? "T" : "N", "N", &M, &N, &K, &one, b, &lda, a, &ldb, &beta, c, &ldc);
-}
-
-// Row-major C[n1, n2] += A[k, n1]^T @ B[k, n2], all contiguous: a weight gradient summed
-// over k rows. Returns false where no BLAS symbol is available.
-template <typename T>
-bool gemm_tn_acc(int64_t n1, int64_t n2, int64_t k, const T* a, const T* b, T* c) {
-  constexpr int64_t kMax = std::numeric_limits<int>::max();
-  if (n1 > kMax || n2 > kMax || k > kMax) return false;
-  // column-major view: C^T [n2, n1] += B^T [n2, k] @ A [k, n1]
-  const int M = static_cast<int>(n2), N = static_cast<int>(n1), K = static_cast<int>(k);
-  const T one = T(1);
-  return blas_call("N", "T", &M, &N, &K, &one, b, &M, a, &N, &one, c, &M);
-}
-
+// the torch-free kernels (csrc/kernels/cpu/)
+using kernels::add_from_bf16;
+using kernels::block_work;
 using kernels::bwd_rows;
+using kernels::continuing_rows;
+using kernels::forced_forward_share;
+using kernels::ForwardBalance;
+using kernels::from_bf16;
 using kernels::fwd_rows;
+using kernels::gemm_rows;
+using kernels::gemm_tn_acc;
+using kernels::grain_rows;
+using kernels::index_table;
+using kernels::kMinGemmRows;
+using kernels::to_bf16;
+using kernels::transpose_tiled;
 
-// float <-> bfloat16 conversions of the mixed-precision path's per-step operands: plain
-// loops (round to nearest even, as torch), not ATen copies, whose dispatch would cost more
-// than the conversion of a step's few thousand values.
-SEQKIT_CLONES static void to_bf16(const float* __restrict src, uint16_t* __restrict dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t u;
-    std::memcpy(&u, src + i, sizeof u);
-    // NaN stays NaN (quiet); others round to nearest even
-    dst[i] = (u & 0x7fffffffu) > 0x7f800000u ? uint16_t((u >> 16) | 0x40u)
-                                             : uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-  }
-}
-// dst[i] (+)= float(src[i])
-template <bool kAdd>
-SEQKIT_INLINE void from_bf16_impl(const uint16_t* __restrict src, float* __restrict dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t u = uint32_t(src[i]) << 16;
-    float f;
-    std::memcpy(&f, &u, sizeof f);
-    dst[i] = kAdd ? dst[i] + f : f;
-  }
-}
-SEQKIT_CLONES static void from_bf16(const uint16_t* src, float* dst, int64_t n) {
-  from_bf16_impl<false>(src, dst, n);
-}
-SEQKIT_CLONES static void add_from_bf16(const uint16_t* src, float* dst, int64_t n) {
-  from_bf16_impl<true>(src, dst, n);
-}
 inline uint16_t* bf16_ptr(const at::Tensor& t) { return reinterpret_cast<uint16_t*>(t.data_ptr<at::BFloat16>()); }
 
 // Mixed precision, rows [b0, b0 + rows) of a block: C (+)= A @ B on bf16 operands. The
@@ -145,83 +83,17 @@ void mm_rows_bf16(const float* a, int64_t b0, int64_t rows, const at::Tensor& a1
   }
 }
 
-// Threads split the batch by rows: block k owns rows [blocks[k], blocks[k+1]) of every step.
-// A row's recurrence involves only its own row (h_t[b] needs h_{t-1}[b], dh_{t-1}[b] needs
-// dh_t[b]), so each block runs all the steps of its rows on one thread with no barrier
-// between steps: a layer costs one fork/join, a thread's rows stay in its cache, and a
-// thread held up by the machine delays only its own rows. Blocks get about equal numbers
-// of row-steps (rows are sorted by length: the first weigh more; the forward's two blocks
-// get shares that follow the threads' speeds instead) and at least `grain`
-// rows, enough for efficient GEMM slices (8k elements of h, 64 rows at H = 128); a batch
-// with fewer rows is one block on the calling thread, with MKL free to thread its GEMMs.
-inline int64_t grain_rows(int64_t H) { return std::max<int64_t>(32, 8192 / std::max<int64_t>(H, 1)); }
-
-// share0 (two blocks only): the fraction of the work that goes to the first block (0.5:
-// equal row-steps).
+// The blocks of rows of a batch (kernels::row_blocks) for the threads ATen may use here:
+// one block inside a parallel region.
 std::vector<int64_t> row_blocks(const Steps& st, int64_t B, int64_t grain, double share0 = 0.5) {
   const int64_t threads = at::in_parallel_region() ? 1 : std::max<int64_t>(at::get_num_threads(), 1);
-  const int64_t n = std::max<int64_t>(1, std::min(threads, B / std::max<int64_t>(grain, 1)));
-  std::vector<int64_t> blocks(n + 1, B);
-  blocks[0] = 0;
-  if (n == 1) return blocks;
-  // len[b]: the number of steps row b takes part in (those whose batch size exceeds b)
-  std::vector<int64_t> len(B);
-  for (int64_t b = B - 1, t = 0; b >= 0; --b) {
-    while (t < st.T && st.bs[t] > b) ++t;
-    len[b] = t;
-  }
-  int64_t k = 1, acc = 0;
-  for (int64_t b = 0; b < B && k < n; ++b) {
-    acc += len[b];
-    // rows [blocks[k-1], b] hold the k-th share of the work
-    if (n == 2 ? double(acc) >= share0 * double(st.N) : acc * n >= k * st.N) {
-      blocks[k] = std::min(std::max(b + 1, blocks[k - 1] + grain), B - grain * (n - k));
-      ++k;
-    }
-  }
-  return blocks;
+  return kernels::row_blocks(st, B, grain, threads, share0);
 }
 
-// The forward's split between two threads follows their measured speeds. Both threads run
-// the same kind of work, yet on a shared machine one core is often slower than the other,
-// for seconds and by 10-25% (measured on the project's 2-core VM): with equal shares the
-// fast thread would wait. Each forward call with two blocks times them, and the next call
-// gives each thread a share of the row-steps in proportion to its speed (smoothed over
-// calls, kept within [0.3, 0.7]). This moves rows between threads, never the arithmetic
-// of a row: rows are independent in the forward (no sums across rows), and every GEMM call
-// gets at least 4 rows (kMinGemmRows), so a row's product is the same bits whichever call
-// holds it. The backward keeps equal shares: its per-block partial sums fix the order of
-// its sums across rows. SEQKIT_GRU_FORWARD_SHARE=x fixes block 0's share at x (tests).
-struct ForwardBalance {
-  std::atomic<double> share0{0.5};
-  double next(double forced) const { return forced > 0.0 ? forced : share0.load(std::memory_order_relaxed); }
-  void update(double work0, double sec0, double work1, double sec1) {
-    if (!(sec0 > 0.0 && sec1 > 0.0 && work0 > 0.0 && work1 > 0.0)) return;
-    const double s0 = work0 / sec0, s1 = work1 / sec1;
-    const double target = s0 / (s0 + s1);
-    const double old = share0.load(std::memory_order_relaxed);
-    share0.store(std::min(0.7, std::max(0.3, 0.5 * old + 0.5 * target)), std::memory_order_relaxed);
-  }
-};
+// The forward's balance between two threads, shared by every call in the process.
 ForwardBalance& forward_balance() {
   static ForwardBalance b;
   return b;
-}
-double forced_forward_share() {
-  const char* v = std::getenv("SEQKIT_GRU_FORWARD_SHARE");
-  if (v == nullptr || *v == 0) return 0.0;
-  const double x = std::atof(v);
-  return x > 0.0 && x < 1.0 ? x : 0.0;
-}
-// A row's GEMM result is the same bits in every call of at least this many rows (MKL's
-// sgemm takes another path for 1-3 rows: measured for both per-step shapes, every split).
-constexpr int64_t kMinGemmRows = 4;
-
-// Row-steps (the balance's unit of work) of rows [r0, r1).
-int64_t block_work(const Steps& st, int64_t r0, int64_t r1) {
-  int64_t w = 0;
-  for (int64_t t = 0; t < st.T; ++t) w += std::max<int64_t>(0, std::min(r1, st.bs[t]) - r0);
-  return w;
 }
 
 // f(r0, r1, slot) for every block, in parallel; slot is the block's index (for per-block
@@ -250,54 +122,11 @@ inline void for_blocks(const std::vector<int64_t>& blocks, const F& f, double* s
   });
 }
 
-// Whether every element of the contiguous tensor h is zero (-0.0 too; NaN is not): an OR
-// of the bits below the sign over blocks of 4096 elements (a loop the compiler vectorizes),
-// leaving at the first block with a nonzero element.
-template <typename U>
-SEQKIT_INLINE bool zero_bits_impl(const void* data, int64_t n) {
-  constexpr U kMagnitude = ~(U(1) << (8 * sizeof(U) - 1));
-  const unsigned char* p = static_cast<const unsigned char*>(data);
-  for (int64_t i = 0; i < n; i += 4096) {
-    U any = 0;
-    for (int64_t j = i, e = std::min(n, i + 4096); j < e; ++j) {
-      U u;
-      std::memcpy(&u, p + j * sizeof(U), sizeof u);
-      any |= u & kMagnitude;
-    }
-    if (any != 0) return false;
-  }
-  return true;
-}
-SEQKIT_CLONES static bool zero_bits32(const void* p, int64_t n) { return zero_bits_impl<uint32_t>(p, n); }
-SEQKIT_CLONES static bool zero_bits64(const void* p, int64_t n) { return zero_bits_impl<uint64_t>(p, n); }
-
+// Whether every element of the contiguous float or double tensor h is zero (-0.0 too).
 bool is_all_zero(const at::Tensor& h) {
   TORCH_INTERNAL_ASSERT(h.is_contiguous() && (h.scalar_type() == at::kFloat || h.scalar_type() == at::kDouble));
-  return h.scalar_type() == at::kFloat ? zero_bits32(h.data_ptr(), h.numel()) : zero_bits64(h.data_ptr(), h.numel());
-}
-
-// dst[c, r] = f(src[r, c], r) for src [R, C] (a transpose), in tiles of 16 columns: each
-// row of src is read 16 entries at a time and the 16 rows of dst being written stay in
-// cache across the rows of src (2.6x faster than a plain loop for W_ih^T at V = 58).
-template <typename S, typename D, typename F>
-void transpose_tiled(const S* src, int64_t R, int64_t C, D* dst, const F& f) {
-  constexpr int64_t kTile = 16;
-  for (int64_t c0 = 0; c0 < C; c0 += kTile) {
-    const int64_t c1 = std::min(C, c0 + kTile);
-    for (int64_t r = 0; r < R; ++r) {
-      const S* row = src + r * C;
-      for (int64_t c = c0; c < c1; ++c) dst[c * R + r] = f(row[c], r);
-    }
-  }
-}
-
-// The table that symbol indices gather their input projection from: W_ih^T with the
-// folded biases, out[v, g] = w[g, v] + (b_ih + b_hh for the r and z gates, b_ih for n).
-template <typename W, typename T>
-void index_table(const W* w, int64_t G, int64_t V, int64_t H, const T* bih, const T* bhh, T* out) {
-  std::vector<T> bias(G);
-  for (int64_t g = 0; g < G; ++g) bias[g] = g < 2 * H ? bih[g] + bhh[g] : bih[g];
-  transpose_tiled(w, G, V, out, [&](W x, int64_t g) { return static_cast<T>(x) + bias[g]; });
+  return h.scalar_type() == at::kFloat ? kernels::zero_bits32(h.data_ptr(), h.numel())
+                                       : kernels::zero_bits64(h.data_ptr(), h.numel());
 }
 
 // Symbol indices as a contiguous int64 tensor, each checked to lie in [0, V).
@@ -309,13 +138,6 @@ at::Tensor checked_indices(const at::Tensor& input, int64_t V, const char* who) 
                       " is outside [0, ", V, "); input_size must be the number of symbols");
   }
   return idx;
-}
-
-// Rows [0, n) of step t continue from the previous step; rows [n, batch_sizes[t]) start
-// there from h0 (all of them at the first step processed).
-inline int64_t continuing_rows(const Steps& st, int64_t t, bool reverse) {
-  if (reverse) return t + 1 < st.T ? st.bs[t + 1] : 0;
-  return t > 0 ? st.bs[t] : 0;
 }
 
 }  // namespace
@@ -433,26 +255,21 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
                  const at::Tensor& hprev_in, bool reverse, bool has_bias, bool input_grad,
                  bool h0_grad) {
   const char* who = "seqkit::gru_backward";
-  const int64_t H = w_hh_in.size(1);
-  const int64_t G = 3 * H;
-  const int64_t N = input.size(0);
-  const int64_t B = h0.size(0);
-  const Steps st = check_steps(batch_sizes, N, B, who);
-  const bool index_input = !at::isFloatingType(input.scalar_type());
-  const at::Tensor w_hh = w_hh_in.contiguous();
-  // bfloat16 weights: the forward ran in mixed precision (see gru_checks.h); the gate
+  const GruBackwardArgs args = check_gru_backward_args(grad_output_in, grad_hn, input, batch_sizes, h0, w_hh_in,
+                                                       gates_in, hprev_in, who);
+  const int64_t H = args.H, G = args.G, N = args.N, B = args.B;
+  const Steps& st = args.steps;
+  const bool index_input = args.index_input;
+  const at::Tensor w_hh = args.w_hh;
+  // bfloat16 weights: the forward ran in mixed precision (see checks.h); the gate
   // gradients and the state stay in the compute dtype, the GEMMs take bf16 operands
-  const bool mixed = w_hh.scalar_type() == at::kBFloat16;
+  const bool mixed = args.mixed;
   const auto opts = gates_in.options();  // the compute dtype
   // an empty grad_output stands for zeros (the output was not used, e.g. only h_n was)
-  const bool has_gout = grad_output_in.numel() != 0;
-  TORCH_CHECK_VALUE((!has_gout || grad_output_in.sizes() == at::IntArrayRef({N, H})) &&
-                        grad_hn.sizes() == at::IntArrayRef({B, H}),
-                    who, ": gradient shapes do not match the forward outputs (grad_output may be "
-                    "empty for zero)");
-  const at::Tensor gout = has_gout ? grad_output_in.contiguous() : at::Tensor();
-  const at::Tensor gates = gates_in.contiguous();
-  const at::Tensor hprev = hprev_in.contiguous();
+  const bool has_gout = args.has_gout;
+  const at::Tensor gout = args.gout;
+  const at::Tensor gates = args.gates;
+  const at::Tensor hprev = args.hprev;
   const int64_t V = index_input ? w_ih.size(1) : 0;
   const at::Tensor idx = index_input ? checked_indices(input, V, who) : at::Tensor();
   at::Tensor dhbuf = grad_hn.contiguous().clone();
@@ -643,3 +460,8 @@ gru_backward_cpu(const at::Tensor& grad_output_in, const at::Tensor& grad_hn,
 }
 
 }  // namespace seqkit
+
+TORCH_LIBRARY_IMPL(seqkit, CPU, m) {
+  m.impl("gru_forward", &seqkit::gru_forward_cpu);
+  m.impl("gru_backward", &seqkit::gru_backward_cpu);
+}

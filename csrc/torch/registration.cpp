@@ -1,10 +1,15 @@
-// Registration of seqkit's ops with the PyTorch dispatcher (schemas + CPU kernels) and
-// the pybind11 module seqkit._C. Autograd and fake (meta) kernels are registered from
-// Python in seqkit/ops.py with torch.library.register_autograd / register_fake.
-#include "seqkit.h"
+// seqkit's op library: the schemas of every op (TORCH_LIBRARY(seqkit)), the pybind11 module
+// seqkit._C and the hash of the sources it was built from. Each op's kernels register
+// themselves beside their launcher (TORCH_LIBRARY_IMPL(seqkit, CPU) in encode_pack.cpp,
+// gru.cpp and adam_step.cpp; TORCH_LIBRARY_IMPL(seqkit, CUDA) in cuda/). Autograd and fake
+// (meta) kernels are registered from Python, in each op's module of seqkit/ops/, with
+// torch.library.register_autograd / register_fake.
+#include "ops.h"
+
+#include <torch/library.h>
 
 // Hash of the sources this binary was built from (setup.py / the JIT build pass it), so
-// seqkit/_extension.py can tell a stale in-place build from a current one without
+// seqkit/ops/extension.py can tell a stale in-place build from a current one without
 // importing it. The marker is found by scanning the shared object's bytes.
 #ifndef SEQKIT_SOURCE_HASH
 #define SEQKIT_SOURCE_HASH unknown
@@ -32,13 +37,14 @@ TORCH_LIBRARY(seqkit, m) {
       "adam_step_(Tensor(a!)[] params, Tensor(b!)[] grads, Tensor(c!)[] exp_avgs, "
       "Tensor(d!)[] exp_avg_sqs, Tensor(e!)[] steps, float lr, float beta1, float beta2, "
       "float weight_decay, float eps, bool adamw, float? max_norm) -> float");
-}
-
-TORCH_LIBRARY_IMPL(seqkit, CPU, m) {
-  m.impl("encode_pack_corpus", &seqkit::encode_pack_corpus_cpu);
-  m.impl("gru_forward", &seqkit::gru_forward_cpu);
-  m.impl("gru_backward", &seqkit::gru_backward_cpu);
-  m.impl("adam_step_", &seqkit::adam_step_cpu);
+#ifdef SEQKIT_WITH_CUDA
+  // The GPU encode-and-pack of raw texts (code units + lookup table); CUDA builds only
+  // (cuda/encode_pack_cuda.cpp).
+  m.def(
+      "encode_pack_codes(Tensor codes, Tensor offsets, Tensor lut, int unknown, int num_symbols, "
+      "bool one_hot, Device device) -> (Tensor data, Tensor batch_sizes, Tensor sorted_indices, "
+      "Tensor unsorted_indices)");
+#endif
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {

@@ -1,16 +1,22 @@
-// Pointwise kernels of the fused GRU (no torch dependency, so they compile and test
-// on their own). Each runs one time step for rows [b0, b1) of the active batch; the
-// float versions are compiled for AVX-512, AVX2+FMA and baseline x86-64 and picked at
-// load time (GCC target_clones), the double versions serve gradcheck. The loops only
-// vectorize with -fno-trapping-math (setup.py and the JIT build pass it, as torch does).
+// Per-step kernels of the fused GRU on the CPU (torch-free: raw pointers and sizes, so
+// they compile and test on their own; the launcher csrc/torch/gru.cpp includes them into
+// its translation unit, where they inline into its step loops). Each gate pass runs one
+// time step for rows [b0, b1) of the active batch; the float versions are compiled for
+// AVX-512, AVX2+FMA and baseline x86-64 and picked at load time (GCC target_clones,
+// clones.h), the double versions serve gradcheck. The loops only vectorize with
+// -fno-trapping-math (setup.py and the JIT build pass it, as torch does). Also the table
+// that symbol indices gather their input projection from (index_table).
 #pragma once
 
 #include <cstdint>
 
+#include "buffers.h"
 #include "fastmath.h"
 #include "gru_avx512.h"
 
 #include "clones.h"
+
+#include <vector>
 
 namespace seqkit {
 namespace kernels {
@@ -181,6 +187,16 @@ SEQKIT_INLINE void flush_sums_impl(T* __restrict src, double* __restrict dst, in
 }
 SEQKIT_CLONES static void flush_sums(float* src, double* dst, int64_t n) { flush_sums_impl<float>(src, dst, n); }
 static inline void flush_sums(double* src, double* dst, int64_t n) { flush_sums_impl<double>(src, dst, n); }
+
+// The table that symbol indices gather their input projection from: W_ih^T with the
+// folded biases, out[v, g] = w[g, v] + (b_ih + b_hh for the r and z gates, b_ih for n).
+// w: W_ih [G, V] (float, double or, in mixed precision, bfloat16 weights), out: [V, G].
+template <typename W, typename T>
+static void index_table(const W* w, int64_t G, int64_t V, int64_t H, const T* bih, const T* bhh, T* out) {
+  std::vector<T> bias(G);
+  for (int64_t g = 0; g < G; ++g) bias[g] = g < 2 * H ? bih[g] + bhh[g] : bih[g];
+  transpose_tiled(w, G, V, out, [&](W x, int64_t g) { return static_cast<T>(x) + bias[g]; });
+}
 
 }  // namespace kernels
 }  // namespace seqkit
