@@ -1,9 +1,8 @@
-"""Built-in collators: ``pad`` (padded tensor + lengths) and ``pack`` (PackedSequence)."""
+"""Built-in collators: ``pad`` (padded tensor + lengths) and ``pack`` (PackedSequence).
+torch is imported when a batch is made, not when the plugin loads."""
 from __future__ import annotations
 
 from typing import Any, Sequence
-
-from torch.nn.utils.rnn import pack_sequence, pad_sequence
 
 from seqkit import hookimpl
 from seqkit.data.batch import Batch, Collator
@@ -18,6 +17,8 @@ class PadCollator(Collator):
         self.batch_first = bool(batch_first)
 
     def __call__(self, items: Sequence[tuple[str, Any]]) -> Batch:
+        from torch.nn.utils.rnn import pad_sequence
+
         texts, targets = self.split(items)
         seqs, lengths = self.encode(texts)
         padded = pad_sequence(seqs, batch_first=self.batch_first, padding_value=self.encoder.pad_index)
@@ -30,6 +31,8 @@ class PackCollator(Collator):
     targets in the caller's order."""
 
     def __call__(self, items: Sequence[tuple[str, Any]]) -> Batch:
+        from torch.nn.utils.rnn import pack_sequence
+
         texts, targets = self.split(items)
         seqs, lengths = self.encode(texts)
         return Batch(pack_sequence(seqs, enforce_sorted=False), lengths, targets)

@@ -8,7 +8,9 @@ One place for the whole feature:
 - :mod:`.plots`: ``confusion.png``;
 - :mod:`.datasets`: the ``name2lang`` and ``csv`` datasets (labelled text files).
 
-The hooks below register them; the task's own option ``--balance`` is declared here.
+The hooks below register them as ``module:attribute`` targets, imported on first use (the
+CLI lists and completes names without loading torch); the task's own option
+``--balance`` is declared here.
 """
 from __future__ import annotations
 
@@ -18,19 +20,16 @@ from seqkit.options import Option
 
 @hookimpl
 def seqkit_register_tasks(register):
-    from .task import ClassifyTask
-
-    register("classify", ClassifyTask, help="sequence -> class: cross-entropy, top-k accuracy, macro-F1, confusion")
+    register("classify", f"{__name__}.task:ClassifyTask",
+             help="sequence -> class: cross-entropy, top-k accuracy, macro-F1, confusion")
 
 
 @hookimpl
 def seqkit_register_datasets(register):
-    from .datasets import csv_dataset, name2lang
-
-    register("name2lang", name2lang,
+    register("name2lang", f"{__name__}.datasets:name2lang",
              help="surname -> language (18 languages, 20,074 names): --data DIR of <Language>.txt or a "
                   "name,language file; else $SEQKIT_DATA, else downloaded once and verified")
-    register("csv", csv_dataset, help="any text,label CSV/TSV file (--data FILE), header optional, any Unicode")
+    register("csv", f"{__name__}.datasets:csv_dataset", help="any text,label CSV/TSV file (--data FILE), header optional, any Unicode")
 
 
 @hookimpl

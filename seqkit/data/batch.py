@@ -9,12 +9,13 @@ in the caller's order: packing sorts sequences internally, but cells return ``h_
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
-
-import torch
-from torch.nn.utils.rnn import PackedSequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import DataError
+
+if TYPE_CHECKING:  # torch is imported where a batch is made, not with this module: a plugin's
+    import torch  # hook module can subclass Collator without loading torch
+    from torch.nn.utils.rnn import PackedSequence
 
 
 @dataclass
@@ -43,6 +44,8 @@ class Batch:
 
     @property
     def packed(self) -> bool:
+        from torch.nn.utils.rnn import PackedSequence
+
         return isinstance(self.inputs, PackedSequence)
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
@@ -56,16 +59,18 @@ class Batch:
 
 
 def _to(x: Any, device, non_blocking: bool) -> Any:
-    if x is None:
-        return None
-    if isinstance(x, PackedSequence):
-        return x.to(device, non_blocking=non_blocking)
-    if isinstance(x, torch.Tensor):
+    import torch
+    from torch.nn.utils.rnn import PackedSequence
+
+    if isinstance(x, (PackedSequence, torch.Tensor)):
         return x.to(device, non_blocking=non_blocking)
     return x
 
 
 def _pin(x: Any) -> Any:
+    import torch
+    from torch.nn.utils.rnn import PackedSequence
+
     if isinstance(x, PackedSequence):
         return PackedSequence(x.data.pin_memory(), x.batch_sizes, x.sorted_indices, x.unsorted_indices)
     if isinstance(x, torch.Tensor):
@@ -90,6 +95,8 @@ class Collator:
 
     def split(self, items: Sequence[tuple[str, Any]]) -> tuple[list[str], torch.Tensor | None]:
         """Texts and the targets tensor of ``items`` (caller order)."""
+        import torch
+
         if len(items) == 0:
             raise DataError("cannot collate an empty batch; check the sampler and batch size")
         texts = [item[0] for item in items]
@@ -113,6 +120,8 @@ class Collator:
 
     def encode(self, texts: Sequence[str]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """One int64 index tensor per text and the CPU int64 lengths; empty texts are refused."""
+        import torch
+
         seqs = [torch.tensor(self.encoder.encode(t), dtype=torch.long) for t in texts]
         lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
         if seqs and int(lengths.min()) == 0:

@@ -18,6 +18,7 @@ changes.
 from __future__ import annotations
 
 import difflib
+import importlib
 import re
 import threading
 import traceback
@@ -30,6 +31,7 @@ from .manager import PluginFailure, PluginInfo, PluginManager, describe
 
 USER = "<user>"  # the plugin name of entries registered directly from Python code
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 #: The component kinds, in the order they meet the data: (kind, plural of its registry).
 KINDS: tuple[tuple[str, str], ...] = (("dataset", "datasets"), ("encoder", "encoders"), ("collator", "collators"),
@@ -46,16 +48,40 @@ CAPABILITIES: Mapping[str, Mapping[str, str]] = MappingProxyType({
 
 @dataclass(frozen=True)
 class Entry:
-    """One registered name: its factory, help line, plugin, and what it declared."""
+    """One registered name: its factory, help line, plugin, and what it declared.
+
+    ``target`` is what was registered: the factory itself, or ``"module:attribute"``, the
+    place to import it from on first use (so that registering a name costs no import: the
+    CLI lists names and shows help without loading torch). :attr:`factory` is the callable.
+    """
 
     kind: str
     name: str
-    factory: Callable
+    target: Callable | str
     help: str
     plugin: str
     capabilities: frozenset = frozenset()
     #: tasks: the run options (RunConfig fields) this task sets where the user set nothing
     defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def factory(self) -> Callable:
+        """The factory, imported from ``target`` the first time it is asked for."""
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, attr = self.target.partition(":")
+        try:
+            obj = importlib.import_module(module)
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except Exception as exc:
+            raise PluginError(f"{self.kind} '{self.name}' (plugin '{self.plugin}') could not be imported from "
+                              f"{self.target}: {describe(exc)}") from exc
+        if not callable(obj):
+            raise PluginError(f"{self.kind} '{self.name}' (plugin '{self.plugin}'): {self.target} is not callable "
+                              f"(got {type(obj).__name__})")
+        object.__setattr__(self, "target", obj)
+        return obj
 
     def can(self, capability: str) -> bool:
         """Whether the factory declared ``capability`` (see :data:`CAPABILITIES`)."""
@@ -106,9 +132,14 @@ class Registry:
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise RegistryError(f"invalid {self.kind} name {name!r} from plugin '{plugin}': use letters, "
                                 f"digits, '-', '_', '.' or '+', starting with a letter or digit")
-        if not callable(factory):
+        if isinstance(factory, str):
+            if not _TARGET_RE.match(factory):
+                raise RegistryError(f"{self.kind} '{name}' from plugin '{plugin}': {factory!r} is not a "
+                                    f"'module:attribute' path; register a class, a function or such a path")
+        elif not callable(factory):
             raise RegistryError(f"{self.kind} '{name}' from plugin '{plugin}' is not callable "
-                                f"(got {type(factory).__name__}); register a class or function")
+                                f"(got {type(factory).__name__}); register a class, a function or a "
+                                f"'module:attribute' path")
         caps = self._capabilities(name, plugin, capabilities)
         if defaults and self.kind != "task":
             raise RegistryError(f"{self.kind} '{name}' from plugin '{plugin}' declares run defaults; only tasks "

@@ -194,3 +194,19 @@ def test_capabilities_and_task_defaults_are_declared_where_the_factory_is_regist
         fresh_registry.encoders.register("odd", lambda **kw: None, capabilities="indices")
     with pytest.raises(RegistryError, match="only tasks may"):
         fresh_registry.cells.register("odd", lambda **kw: None, defaults={"epochs": 3})
+
+
+def test_a_module_attribute_target_is_imported_on_first_use(fresh_registry, tmp_path, monkeypatch):
+    pkg = tmp_path / "lazyplug.py"
+    pkg.write_text("IMPORTED = True\ndef make(**kw):\n    return ('made', kw)\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    fresh_registry.datasets.register("lazy", "lazyplug:make", help="imported when first made")
+    assert "lazyplug" not in sys.modules and fresh_registry.datasets.help("lazy") == "imported when first made"
+    assert fresh_registry.datasets.create("lazy", path="x") == ("made", {"path": "x"})
+    assert "lazyplug" in sys.modules and fresh_registry.datasets.get("lazy") is sys.modules["lazyplug"].make
+    fresh_registry.datasets.register("missing", "lazyplug_nowhere:make")
+    with pytest.raises(PluginError, match=r"dataset 'missing' \(plugin '<user>'\) could not be imported from "
+                                          r"lazyplug_nowhere:make: ModuleNotFoundError"):
+        fresh_registry.datasets.create("missing")
+    with pytest.raises(RegistryError, match="is not a 'module:attribute' path"):
+        fresh_registry.datasets.register("bad", "not a path")
