@@ -50,3 +50,7 @@ class CheckpointError(SeqkitError):
 
 class NumericalError(SeqkitError, FloatingPointError):
     """Training produced a non-finite loss or gradient."""
+
+
+class ExportError(SeqkitError):
+    """A trained run cannot be exported in the asked format (the task or the cell cannot)."""

@@ -160,6 +160,22 @@ class ClassifyTask(Task):
             return []
         return [confusion_plot(metrics["confusion"], metrics["labels"], os.path.join(out_dir, "confusion.png"))]
 
+    # -- export --------------------------------------------------------------------
+    def export_graphs(self, model):
+        """One graph: ``(indices [B, T], lengths [B]) -> probabilities [B, classes]``."""
+        from seqkit.engine.export import ExportGraph
+
+        from .export import ClassifierGraph, example_inputs
+
+        graph = ClassifierGraph(model).eval()
+        return [ExportGraph(graph, example_inputs(graph.embedding.num_embeddings), ["indices", "lengths"],
+                            ["probabilities"], {"indices": {0: "batch", 1: "time"}, "lengths": {0: "batch"}})]
+
+    def export_metadata(self) -> dict[str, Any]:
+        return {"labels": list(self.labels),
+                "outputs": {"probabilities": "[batch, classes] float: the probability of each label, in the "
+                                             "order of 'labels'"}}
+
     # -- prediction ----------------------------------------------------------------
     def predict(self, model, batch: Batch, *, top_k: int, **options):
         if options:

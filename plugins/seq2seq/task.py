@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 from seqkit.data.batch import Batch
@@ -29,7 +30,7 @@ from seqkit.errors import ConfigError, DataError
 
 from . import DEFAULTS
 from .metrics import best_reference, sequence_metrics
-from .model import EOS, PAD, UNK, Seq2Seq, Seq2SeqBatch, TargetVocab, decode, masked_cross_entropy, target_tensor
+from .model import BOS, EOS, PAD, UNK, Seq2Seq, Seq2SeqBatch, TargetVocab, decode, masked_cross_entropy, target_tensor
 
 
 def target_tokens(target: Any) -> list[str]:
@@ -260,6 +261,34 @@ class Seq2SeqTask(Task):
             f.write("source\tpredicted\treference\n")
             f.writelines("\t".join(row) + "\n" for row in self.errors)
         return [path]
+
+    # -- export --------------------------------------------------------------------
+    def export_graphs(self, model):
+        """Two graphs: the ``encoder`` and one ``decoder`` step (:mod:`.export`)."""
+        from seqkit.engine.export import ExportGraph
+
+        from .export import DecoderStepGraph, EncoderGraph, example_inputs
+
+        encoder, decoder = EncoderGraph(model).eval(), DecoderStepGraph(model).eval()
+        indices, lengths = example_inputs(model.source_embedding.num_embeddings)
+        with torch.no_grad():
+            memory, keys, mask, state = encoder(indices, lengths)
+        tokens = torch.full((indices.shape[0],), BOS, dtype=torch.long)
+        batch, time = {0: "batch"}, {0: "batch", 1: "time"}
+        return [
+            ExportGraph(encoder, (indices, lengths), ["indices", "lengths"], ["memory", "keys", "mask", "state"],
+                        {"indices": time, "lengths": batch}, part="encoder"),
+            ExportGraph(decoder, (tokens, state, memory, keys, mask), ["tokens", "state", "memory", "keys", "mask"],
+                        ["log_probs", "next_state"], {"tokens": batch, "state": {2: "batch"}, "memory": time,
+                                                      "keys": time, "mask": time}, part="decoder"),
+        ]
+
+    def export_metadata(self) -> dict[str, Any]:
+        return {"target_vocabulary": list(self.vocab.itos), "joiner": self.joiner,
+                "special_tokens": {"pad": PAD, "bos": BOS, "eos": EOS, "unk": UNK},
+                "decoding": "greedy: feed bos, take the argmax of log_probs, stop at eos or after "
+                            "max_len = 2 * longest source + 10 steps (the task's max_len when set)",
+                "max_len": self.max_len}
 
     # -- prediction ----------------------------------------------------------------
     def predict(self, model, batch, *, top_k: int, beam: int | None = None, **options):

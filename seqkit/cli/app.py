@@ -1,7 +1,8 @@
 """The ``seqkit`` command group and the console-script entry point.
 
 :func:`build_cli` builds a fresh group (tests build their own): ``run``, ``predict``,
-``eval``, ``plugins``, ``bench`` and the commands plugins add (``seqkit_register_commands``).
+``eval``, ``export``, ``plugins``, ``bench`` and the commands plugins add
+(``seqkit_register_commands``).
 The choices of ``--cell``, ``--dataset``, ``--encoder``, ``--collator`` and ``--task``
 come from the registries, so a plugin's names appear in ``--help`` and in shell completion
 (``eval "$(_SEQKIT_COMPLETE=bash_source seqkit)"``). Bad usage or input prints one line
@@ -17,6 +18,7 @@ from .. import __version__, environment
 from ..errors import SeqkitError
 from ..plugin import registry
 from .bench import bench_command
+from .export import export_command
 from .inference import eval_command, predict_command
 from .params import EXIT_BAD_INPUT
 from .plugins import plugins_command
@@ -48,7 +50,8 @@ def build_cli() -> click.Group:
         provide with `seqkit plugins`.
         """
 
-    for command in (run_command(), plugins_command, predict_command(), eval_command(), bench_command):
+    for command in (run_command(), plugins_command, predict_command(), eval_command(), export_command,
+                    bench_command):
         cli.add_command(command)
     cli.plugin_commands = registry.manager.add_commands(cli)  # command name -> plugin
     return cli

@@ -72,7 +72,8 @@ def render() -> str:
     cli = build_cli()
     root = click.Context(cli, info_name="seqkit")
     parts = [HEADER, command_section("run", cli.commands["run"], root)]
-    parts += [command_section(name, cli.commands[name], root) for name in ("predict", "eval", "plugins", "bench")]
+    parts += [command_section(name, cli.commands[name], root)
+              for name in ("predict", "eval", "export", "plugins", "bench")]
     return "\n".join(parts)
 
 

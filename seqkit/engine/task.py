@@ -180,6 +180,17 @@ class Task:
         --data``); default: unchanged. A task refuses data it cannot score here."""
         return dataset
 
+    def export_graphs(self, model: "nn.Module") -> list:
+        """The graphs ``seqkit export`` writes for ``model`` (a list of
+        :class:`seqkit.engine.export.ExportGraph`): modules on padded symbol indices and
+        lengths, with the cell in its exportable form (:func:`seqkit.nn.padded.exportable_cell`).
+        Default: not exportable."""
+        raise NotImplementedError
+
+    def export_metadata(self) -> dict[str, Any]:
+        """What the JSON beside an export records for this task (labels, a vocabulary, ...)."""
+        return {}
+
     def predict(self, model: "nn.Module", batch: "Batch", *, top_k: int, **options) -> list[Any]:
         """One prediction per example; ``options`` are the task's (e.g. ``beam``)."""
         raise NotImplementedError
