@@ -9,7 +9,8 @@ A map of the package, in the order the data flows (each a subpackage):
 - ``seqkit.ops``: the compiled ops (encode-and-pack, fused GRU) and their references.
 - ``seqkit.nn``: modules on the ops: :class:`FusedGRU`, the lean fused optimizers.
 - ``seqkit.engine``: :class:`RunConfig`, :func:`train`, the task seam (:class:`Task`),
-  checkpoints, resume, data-parallel runs, :func:`load_run` / :func:`predict`.
+  checkpoints, resume, data-parallel runs, :func:`load_run` / :func:`predict` /
+  :func:`evaluate_run`, :func:`export_run`.
 - ``seqkit.cli``: the ``seqkit`` command line, generated from the option declarations.
 - ``seqkit.testing``: the conformance kit for third-party components.
 
@@ -36,7 +37,7 @@ sys.modules.setdefault(f"{__name__}.registry", registry)
 _WHERE = {
     "RunConfig": "seqkit.engine.config", "train": "seqkit.engine.trainer",
     "load_run": "seqkit.engine.inference", "predict": "seqkit.engine.inference",
-    "evaluate_run": "seqkit.engine.inference",
+    "evaluate_run": "seqkit.engine.inference", "export_run": "seqkit.engine.export",
     "Task": "seqkit.engine.task", "TaskContext": "seqkit.engine.task",
     "Batch": "seqkit.data.batch", "Collator": "seqkit.data.batch", "Encoder": "seqkit.data.encoding",
     "PairDataset": "seqkit.data.dataset", "FusedGRU": "seqkit.nn.fused_gru", "Option": "seqkit.options",

@@ -6,6 +6,9 @@ Python callers can catch the specific type.
 """
 from __future__ import annotations
 
+__all__ = ["SeqkitError", "RegistryError", "UnknownNameError", "DuplicateNameError", "PluginError", "DataError",
+           "ConfigError", "CheckpointError", "NumericalError", "ExportError"]
+
 
 class SeqkitError(Exception):
     """Base class of every error seqkit raises on purpose."""

@@ -169,7 +169,7 @@ def _num(x: float | None) -> str:
     return str(int(x)) if x is not None and float(x).is_integer() else str(x)
 
 
-def option(default: Any, *, compare: bool = True, **declaration: Any):
+def option(default: Any, *, compare: bool = True, **declaration: Any) -> Any:
     """A dataclass field whose metadata is the :class:`Option` (``name`` is the field's);
     ``compare=False`` leaves the field out of ``==``."""
     decl = Option(default=default, **declaration)

@@ -57,6 +57,7 @@ def bad_line(skips: SkipReport, on_bad_line: str, where: str, reason: str, fix: 
 
 
 def check_on_bad_line(value: str) -> str:
+    """``value`` if it is a bad-line policy (``"error"`` or ``"skip"``), else a ConfigError."""
     if value not in ON_BAD_LINE:
         raise ConfigError(f"on_bad_line must be one of {', '.join(ON_BAD_LINE)}, got {value!r}")
     return value
@@ -174,9 +175,11 @@ def clean_text(value: str) -> str:
 
 
 def require_nonempty(path: str, n: int, what: str = "records") -> None:
+    """A DataError when a file gave no ``what`` (``n == 0``)."""
     if n == 0:
         raise DataError(f"{path}: contains no {what}; check that --data points at the right file")
 
 
 def expand(path: str) -> str:
+    """``path`` with ``~`` expanded, made absolute."""
     return os.path.abspath(os.path.expanduser(path))

@@ -8,6 +8,7 @@
 - :mod:`~seqkit.engine.rundir`, :mod:`~seqkit.engine.checkpoint`: the run directory, safe files.
 - :mod:`~seqkit.engine.distributed`, :mod:`~seqkit.engine.launch`: data-parallel runs.
 - :mod:`~seqkit.engine.inference`: :func:`load_run`, :func:`predict`, :func:`evaluate_run`.
+- :mod:`~seqkit.engine.export`: :func:`export_run` (ONNX, TorchScript, torch.export).
 
 Python use::
 
@@ -31,6 +32,7 @@ _WHERE = {
     "InProcessLoader": ".loader", "make_loader": ".loader",
     "autocast": ".precision", "resolve_precision": ".precision",
     "Loaded": ".inference", "load_run": ".inference", "predict": ".inference", "evaluate_run": ".inference",
+    "export_run": ".export", "ExportGraph": ".export",
 }
 
 __all__ = sorted(_WHERE)

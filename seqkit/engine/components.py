@@ -42,7 +42,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def create(reg, name: str, *args, **options):
+def create(reg: registry.Registry, name: str, *args: Any, **options: Any) -> Any:
     """``reg.create``, with a factory's refusal (ValueError, NotImplementedError) as a
     ConfigError that names the component and its plugin."""
     try:
@@ -52,7 +52,7 @@ def create(reg, name: str, *args, **options):
                           f"{exc or type(exc).__name__}") from None
 
 
-def load_dataset(config: RunConfig, path: str | None = None):
+def load_dataset(config: RunConfig, path: str | None = None) -> Any:
     """The configured dataset, read from ``path`` (default ``--data``); empty is an error."""
     path = config.data if path is None else path
     ds = create(registry.datasets, config.dataset, path=path, on_bad_line=config.on_bad_line,
@@ -62,7 +62,8 @@ def load_dataset(config: RunConfig, path: str | None = None):
     return ds
 
 
-def make_encoder(config: RunConfig):
+def make_encoder(config: RunConfig) -> Any:
+    """The configured encoder (not fitted yet)."""
     return create(registry.encoders, config.encoder, **config.encoder_options)
 
 
@@ -91,6 +92,8 @@ def collator_factory(config: RunConfig) -> Callable[..., Any]:
 
 
 def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
+    """``--optimizer`` over the trainable parameters: SGD, or Adam / AdamW on torch's fused
+    kernel through :mod:`seqkit.nn.optim` (the per-tensor loop where that is unavailable)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
@@ -103,7 +106,9 @@ def make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer
         return cls(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def make_schedule(opt: torch.optim.Optimizer, config: RunConfig, steps_per_epoch: int):
+def make_schedule(opt: torch.optim.Optimizer, config: RunConfig,
+                  steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """``--schedule`` over the whole run, stepped per batch: one-cycle, cosine or None."""
     total = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "onecycle":
         # OneCycleLR needs at least one step in each phase: short runs warm up over 2 steps

@@ -179,7 +179,7 @@ def plugin_options() -> list[tuple[str, str, Option]]:
             if opt.component in COMPONENTS]
 
 
-def make_task(config: RunConfig):
+def make_task(config: RunConfig) -> Any:
     """The configured task, built with ``config.task_options`` (an option it does not take is
     a one-line PluginError naming the task)."""
     from ..plugin import registry

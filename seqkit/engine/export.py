@@ -27,7 +27,7 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -37,6 +37,9 @@ from ..errors import ExportError
 from ..nn.padded import NotExportable, PaddedRNN
 from ..plugin import registry
 from .checkpoint import atomic_write_json
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .inference import Loaded
 
 #: ``--format`` -> the suffix of its files
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt", "exported-program": ".pt2"}
@@ -105,14 +108,14 @@ def _by_argument(module: nn.Module, shapes: dict[str, dict]) -> dict[str, dict]:
     return {arg: spec for arg, spec in zip(args, shapes.values())}
 
 
-def encoder_metadata(loaded) -> dict[str, Any]:
+def encoder_metadata(loaded: "Loaded") -> dict[str, Any]:
     """How texts become the graphs' ``indices``: the symbols in index order and the encoder's state."""
     enc = loaded.encoder
     return {"name": loaded.config.encoder, "symbols": list(enc.symbols), "pad_index": int(enc.pad_index),
             "unk_index": int(enc.unk_index), "state": enc.state_dict()}
 
 
-def export_run(loaded, fmt: str, out: str) -> list[str]:
+def export_run(loaded: "Loaded", fmt: str, out: str) -> list[str]:
     """Write the exported graphs of ``loaded`` (:func:`seqkit.engine.load_run`) in ``fmt``
     and the JSON beside them; returns the paths written. One-line :class:`ExportError`
     when the task or the cell cannot be exported to ``fmt``."""

@@ -1,6 +1,8 @@
 """Batches of a dataset: torch's DataLoader, or the same batches made in this process."""
 from __future__ import annotations
 
+from typing import Any, Callable
+
 import torch
 from torch.utils.data import DataLoader
 
@@ -35,7 +37,8 @@ class InProcessLoader:
             yield self.collate_fn(items)
 
 
-def make_loader(dataset, collator, sampler, workers: int, device: torch.device):
+def make_loader(dataset: Any, collator: Callable, sampler: Any, workers: int,
+                device: torch.device) -> "InProcessLoader | DataLoader":
     """Batches of ``dataset``: DataLoader with ``--workers`` processes (and pinned memory for
     CUDA), else an :class:`InProcessLoader` (the same batches with less per-batch work)."""
     if workers == 0 and device.type != "cuda":

@@ -33,7 +33,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def autocast(precision: str, device: torch.device):
+def autocast(precision: str, device: torch.device) -> torch.autocast:
     """The context of a forward pass at ``--precision``: ``bf16`` is ``torch.autocast`` with
     bfloat16 on ``device`` (matrix products and the fused GRU's GEMMs in bf16, weights,
     optimizer state, losses and softmaxes in float32); ``fp32`` changes nothing; ``auto``

@@ -1,12 +1,14 @@
 """Helpers for modules that take a ``PackedSequence`` (or a padded batch with lengths)."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 
-def map_packed(fn, packed: PackedSequence) -> PackedSequence:
+def map_packed(fn: Callable[[torch.Tensor], torch.Tensor], packed: PackedSequence) -> PackedSequence:
     """Apply ``fn`` to a PackedSequence's data, keeping its batch layout."""
     return PackedSequence(fn(packed.data), packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
 

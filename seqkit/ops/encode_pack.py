@@ -8,13 +8,16 @@ kernel (``torch.library.register_fake``).
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_sequence
 
 from . import runtime
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 
 def _alphabet_str(alphabet: Union[str, Sequence[str]]) -> str:
@@ -35,7 +38,7 @@ def encode_pack(
     one_hot: bool = False,
     unknown: Optional[int] = None,
     drop_empty: bool = False,
-):
+) -> "PackedSequence | tuple[PackedSequence, Tensor]":
     """Encode texts with ``alphabet`` and pack them into a ``PackedSequence`` in one pass.
 
     Symbol ``i`` is ``alphabet[i]`` (any Unicode; a repeated character maps to its first
@@ -134,8 +137,8 @@ def _pack_index_tensors(seqs, one_hot_width):
     return data, packed.batch_sizes, order, torch.argsort(order)
 
 
-def encode_pack_corpus(symbols, offsets, rows, *, num_symbols: Optional[int] = None,
-                       one_hot: bool = False) -> PackedSequence:
+def encode_pack_corpus(symbols: "Tensor | np.ndarray", offsets: "Tensor | np.ndarray", rows: "Tensor | np.ndarray", *,
+                       num_symbols: Optional[int] = None, one_hot: bool = False) -> PackedSequence:
     """Pack texts ``symbols[offsets[r]:offsets[r+1]]`` for ``r`` in ``rows`` (a pre-encoded corpus).
 
     ``symbols`` is a flat 1-D buffer of symbol indices (numpy array or tensor, any integer

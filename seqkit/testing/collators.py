@@ -252,7 +252,7 @@ _COLLATOR_CHECKS = (
 )
 
 
-def collator_checks(factory: Callable | str, *, encoder=None, items: Sequence[tuple[str, str]] | None = None,
+def collator_checks(factory: Callable | str, *, encoder: Any = None, items: Sequence[tuple[str, str]] | None = None,
                     labels: Sequence[str] | None = None, options: dict | None = None,
                     seed: int = 0) -> list[tuple[str, Check]]:
     """Every collator check as ``(name, check)`` pairs.

@@ -314,7 +314,7 @@ def check_component(kind: str, factory: Callable | str, *, raise_on_failure: boo
 
 
 def parametrize_checks(kind: str, factories: Callable | str | Sequence[Callable | str], *, argname: str = "check",
-                       **kw: Any):
+                       **kw: Any) -> Any:
     """A ``pytest.mark.parametrize`` over every check of ``kind``, one test case each.
 
     ``factories``: one factory or registered name (ids are the check names, e.g.

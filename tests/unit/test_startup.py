@@ -31,3 +31,25 @@ def test_registering_does_not_import_the_built_in_plugins_implementations():
             "print(len(names), 'torch' in sys.modules, 'numpy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.split()
     assert int(out[0]) >= 14 and out[1:] == ["False", "False"]
+
+
+@pytest.mark.parametrize("shell, env, expect", [
+    ("bash", {"COMP_WORDS": "seqkit run --cell fused", "COMP_CWORD": "3"}, "fused-gru"),
+    ("zsh", {"COMP_WORDS": "seqkit run --dataset c", "COMP_CWORD": "3"}, "cmudict"),
+    ("fish", {"COMP_WORDS": "seqkit run --task s", "COMP_CWORD": "3"}, "seq2seq"),
+])
+def test_shell_completion_offers_registered_names_in_the_three_shells(shell, env, expect):
+    """``_SEQKIT_COMPLETE={shell}_complete``: what ``eval "$(_SEQKIT_COMPLETE={shell}_source seqkit)"``
+    installs calls; the choices come from the registries, without loading torch."""
+    import os
+
+    full = dict(os.environ, _SEQKIT_COMPLETE=f"{shell}_complete", **env)
+    if shell == "fish":
+        full["COMP_WORDS"], full["COMP_CWORD"] = env["COMP_WORDS"], env["COMP_WORDS"].split()[-1]
+    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=full, timeout=60)
+    assert proc.returncode == 0 or expect in proc.stdout, proc.stderr
+    assert expect in proc.stdout
+    assert proc.stderr.strip().splitlines()[-1] == "LOADED []"
+    source = subprocess.run([sys.executable, "-m", "seqkit"], capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, _SEQKIT_COMPLETE=f"{shell}_source"))
+    assert "_SEQKIT_COMPLETE" in source.stdout  # the script a user evals in their shell's rc file
