@@ -31,13 +31,3 @@ class ClassifierGraph(nn.Module):
     def forward(self, indices: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         _, last = self.cell(self.embedding(indices), lengths)
         return torch.softmax(self.head(last), dim=-1)
-
-
-def example_inputs(num_symbols: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """3 sequences of 2 to 7 symbols (no axis of size 0 or 1, so none is specialised)."""
-    gen = torch.Generator().manual_seed(0)
-    indices = torch.randint(2, max(3, num_symbols), (3, 7), generator=gen)
-    lengths = torch.tensor([7, 2, 5])
-    indices[1, 2:] = 0
-    indices[2, 5:] = 0
-    return indices, lengths

@@ -163,12 +163,12 @@ class ClassifyTask(Task):
     # -- export --------------------------------------------------------------------
     def export_graphs(self, model):
         """One graph: ``(indices [B, T], lengths [B]) -> probabilities [B, classes]``."""
-        from seqkit.engine.export import ExportGraph
+        from seqkit.engine.export import ExportGraph, example_indices
 
-        from .export import ClassifierGraph, example_inputs
+        from .export import ClassifierGraph
 
         graph = ClassifierGraph(model).eval()
-        return [ExportGraph(graph, example_inputs(graph.embedding.num_embeddings), ["indices", "lengths"],
+        return [ExportGraph(graph, example_indices(graph.embedding.num_embeddings), ["indices", "lengths"],
                             ["probabilities"], {"indices": {0: "batch", 1: "time"}, "lengths": {0: "batch"}})]
 
     def export_metadata(self) -> dict[str, Any]:

@@ -94,13 +94,3 @@ class DecoderStepGraph(nn.Module):
             context = torch.bmm(torch.softmax(scores, dim=-1), memory)
             dec = torch.tanh(self.combine(torch.cat([context, dec], dim=-1)))
         return torch.log_softmax(self.out(dec).squeeze(1).float(), dim=-1), state
-
-
-def example_inputs(num_symbols: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """3 sources of 2 to 7 symbols (no axis of size 0 or 1, so none is specialised)."""
-    gen = torch.Generator().manual_seed(0)
-    indices = torch.randint(2, max(3, num_symbols), (3, 7), generator=gen)
-    lengths = torch.tensor([7, 2, 5])
-    indices[1, 2:] = 0
-    indices[2, 5:] = 0
-    return indices, lengths

@@ -265,12 +265,12 @@ class Seq2SeqTask(Task):
     # -- export --------------------------------------------------------------------
     def export_graphs(self, model):
         """Two graphs: the ``encoder`` and one ``decoder`` step (:mod:`.export`)."""
-        from seqkit.engine.export import ExportGraph
+        from seqkit.engine.export import ExportGraph, example_indices
 
-        from .export import DecoderStepGraph, EncoderGraph, example_inputs
+        from .export import DecoderStepGraph, EncoderGraph
 
         encoder, decoder = EncoderGraph(model).eval(), DecoderStepGraph(model).eval()
-        indices, lengths = example_inputs(model.source_embedding.num_embeddings)
+        indices, lengths = example_indices(model.source_embedding.num_embeddings)
         with torch.no_grad():
             memory, keys, mask, state = encoder(indices, lengths)
         tokens = torch.full((indices.shape[0],), BOS, dtype=torch.long)

@@ -60,6 +60,17 @@ class ExportGraph:
     part: str = ""
 
 
+def example_indices(num_symbols: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Example ``(indices [3, 7], lengths [3])``: 3 padded sequences of 2 to 7 symbols (no axis
+    of size 0 or 1, so the exporters specialise none of them)."""
+    gen = torch.Generator().manual_seed(0)
+    indices = torch.randint(2, max(3, num_symbols), (3, 7), generator=gen)
+    lengths = torch.tensor([7, 2, 5])
+    indices[1, 2:] = 0
+    indices[2, 5:] = 0
+    return indices, lengths
+
+
 def output_paths(out: str, fmt: str, parts: list[str]) -> tuple[dict[str, str], str]:
     """``({part: file}, json file)`` for ``-o OUT`` (the format's suffix added when missing)."""
     suffix = FORMATS[fmt]
