@@ -85,7 +85,7 @@ def _config(core, plugin, options, values):
 
 
 def _run(core, plugin, options, as_json, nproc, values) -> None:
-    from ..engine.config import apply_task_defaults, make_task
+    from ..engine.config import apply_task_defaults, make_task, typed_component_options
 
     config, given = _config(core, plugin, options, values)
     if nproc > 1 and os.environ.get("WORLD_SIZE") is None:
@@ -98,8 +98,9 @@ def _run(core, plugin, options, as_json, nproc, values) -> None:
         sys.exit(launch_torchrun(nproc, _run_args()))
     from ..engine.trainer import train
 
-    try:
-        config = apply_task_defaults(config, given)  # the task's defaults where the user set nothing
+    try:  # -o values in the types the components take, before and after the task's defaults
+        config.check_owners()
+        config = typed_component_options(apply_task_defaults(typed_component_options(config), given))
         metrics = train(config)
     except SeqkitError as exc:
         raise CLIError(str(exc)) from None

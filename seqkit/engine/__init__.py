@@ -28,7 +28,7 @@ _WHERE = {
     "train": ".trainer", "Trainer": ".trainer", "TrainState": ".trainer",
     "clip_gradients": ".components", "make_optimizer": ".components", "make_schedule": ".components",
     "cell_factory": ".components", "collator_factory": ".components", "load_dataset": ".components",
-    "create": ".components", "resolve_device": ".components",
+    "create": ".config", "resolve_device": ".components",
     "InProcessLoader": ".loader", "make_loader": ".loader",
     "autocast": ".precision", "resolve_precision": ".precision",
     "Loaded": ".inference", "load_run": ".inference", "predict": ".inference", "evaluate_run": ".inference",

@@ -19,7 +19,7 @@ from torch import nn
 from ..errors import ConfigError, DataError
 from ..nn.optim import LeanAdam, LeanAdamW
 from ..plugin import registry
-from .config import RunConfig
+from .config import RunConfig, create
 
 
 def resolve_device(name: str) -> torch.device:
@@ -42,24 +42,37 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def create(reg: registry.Registry, name: str, *args: Any, **options: Any) -> Any:
-    """``reg.create``, with a factory's refusal (ValueError, NotImplementedError) as a
-    ConfigError that names the component and its plugin."""
-    try:
-        return reg.create(name, *args, **options)
-    except (ValueError, NotImplementedError) as exc:
-        raise ConfigError(f"{reg.kind} '{name}' (plugin '{reg.plugin(name)}') refused its options: "
-                          f"{exc or type(exc).__name__}") from None
-
-
 def load_dataset(config: RunConfig, path: str | None = None) -> Any:
-    """The configured dataset, read from ``path`` (default ``--data``); empty is an error."""
+    """The configured dataset, read from ``path`` (default ``--data``); empty is an error.
+
+    ``--max-length`` and ``--truncate`` go to the factory where it takes them (the built-in
+    readers refuse a longer text naming its file and line); any dataset's texts are then
+    checked against ``--max-length`` here, naming the item."""
     path = config.data if path is None else path
-    ds = create(registry.datasets, config.dataset, path=path, on_bad_line=config.on_bad_line,
+    limits = {k: v for k, v in (("max_length", config.max_length), ("truncate", config.truncate))
+              if _takes(registry.datasets.get(config.dataset), k)}
+    ds = create(registry.datasets, config.dataset, path=path, on_bad_line=config.on_bad_line, **limits,
                 **config.dataset_options)
     if len(ds) == 0:
         raise DataError(f"dataset '{config.dataset}' is empty; check --data")
+    lengths = np.asarray(ds.lengths()) if hasattr(ds, "lengths") else np.zeros(0, dtype=np.int64)
+    if len(lengths) and int(lengths.max()) > config.max_length:
+        i = int(lengths.argmax())
+        raise DataError(f"{getattr(ds, 'source', config.dataset)}: item {i} ({str(ds[i][0])[:30]!r}...) has "
+                        f"{int(lengths[i]):,} characters, more than --max-length {config.max_length}; shorten or "
+                        f"drop it, or raise --max-length")
     return ds
+
+
+def _takes(factory: Callable, keyword: str) -> bool:
+    """Whether ``factory`` names ``keyword`` among its parameters (``**kwargs`` does not count:
+    the factory may pass them on to something that does not take them)."""
+    import inspect
+
+    try:
+        return keyword in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def make_encoder(config: RunConfig) -> Any:

@@ -94,6 +94,11 @@ class RunConfig:
                                  help="torch intra-op threads (default: torch's).")
     on_bad_line: str = option("error", choices=ON_BAD_LINE,
                               help="Bad data lines: stop with an error, or skip and report them.")
+    max_length: int = option(1000, type=int, min=1,
+                             help="The longest text accepted, in characters: a longer one is a bad line (an error "
+                                  "naming its file and line, or skipped with --on-bad-line skip).")
+    truncate: bool = option(False, type=bool, flag="--truncate", show_default=False,
+                            help="Cut texts longer than --max-length to that length instead (and count them).")
     nan_policy: str = option("error", choices=NAN_POLICIES,
                              help="A non-finite loss or gradient: stop with an error, or skip the step and count it.")
     checkpoint_every: int = option(0, type=int, min=0, requirement=">= 0 (0: every epoch only)", metavar="N",
@@ -141,6 +146,14 @@ class RunConfig:
                 opt.check(getattr(self, opt.name))
         if self.resume and self.overwrite:
             raise ConfigError("--resume and --overwrite exclude each other; pass one")
+        for opt, value in self.check_owners():
+            opt.check(value)
+        return self
+
+    def check_owners(self) -> list[tuple[Option, Any]]:
+        """``(option, value)`` of every plugin option this config sets; an option whose owner
+        is not the run's component of its kind is a ConfigError."""
+        found = []
         for component, plugin, opt in plugin_options():
             values = getattr(self, f"{component}_options")
             if opt.name not in values:
@@ -150,8 +163,8 @@ class RunConfig:
                 raise ConfigError(f"{opt.display} is an option of {component} '{opt.owner}' (plugin '{plugin}'), "
                                   f"and this run's {component} is '{chosen}'; drop it or pass --{component} "
                                   f"{opt.owner}")
-            opt.check(values[opt.name])
-        return self
+            found.append((opt, values[opt.name]))
+        return found
 
 
 def migrate(values: dict) -> dict:
@@ -179,12 +192,77 @@ def plugin_options() -> list[tuple[str, str, Option]]:
             if opt.component in COMPONENTS]
 
 
-def make_task(config: RunConfig) -> Any:
-    """The configured task, built with ``config.task_options`` (an option it does not take is
-    a one-line PluginError naming the task)."""
+def typed_component_options(config: RunConfig) -> RunConfig:
+    """``config`` with the text values of ``-o COMPONENT.KEY=VALUE`` in the types the components
+    take: a plugin's declared option by its declaration, any other by the factory's annotation
+    or default (bool, int, float). Booleans are written as people write them (true/false,
+    yes/no, on/off, 1/0); anything else is a one-line ConfigError naming the option."""
     from ..plugin import registry
 
-    return registry.tasks.create(config.task, **config.task_options)
+    changes = {}
+    for component in COMPONENTS:
+        values = getattr(config, f"{component}_options")
+        if not values:
+            continue
+        chosen = getattr(config, component)
+        declared = {o.name: o for c, _, o in plugin_options() if c == component and o.owner in (None, chosen)}
+        types = _parameter_types(registry.by_kind(component).get(chosen))
+        typed = {}
+        for key, value in values.items():
+            opt = declared.get(key) or (Option(key, type=types[key], flag=f"-o {component}.{key}")
+                                        if key in types else None)
+            if opt is not None and isinstance(value, str):
+                value = opt.parse(value)
+            elif opt is not None and opt.type is bool and value in (0, 1) and not isinstance(value, bool):
+                value = bool(value)
+            typed[key] = value
+        if any(typed[k] is not values[k] for k in values):  # (False == 0: compare identities)
+            changes[f"{component}_options"] = typed
+    return replace(config, **changes) if changes else config
+
+
+def _parameter_types(factory: Any) -> dict[str, type]:
+    """``{parameter: bool | int | float}`` for the parameters of ``factory`` annotated (or
+    defaulting to) one of those types."""
+    import inspect
+    import typing
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+    try:
+        hints = typing.get_type_hints(factory.__init__ if inspect.isclass(factory) else factory)
+    except Exception:  # an annotation that does not evaluate: fall back to the defaults
+        hints = {}
+    out = {}
+    for name, p in params.items():
+        hint = hints.get(name)
+        args = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_args(hint) else [hint]
+        kind = args[0] if len(args) == 1 and args[0] in (bool, int, float) else type(p.default)
+        if kind in (bool, int, float):
+            out[name] = kind
+    return out
+
+
+def create(reg: Any, name: str, *args: Any, **options: Any) -> Any:
+    """``reg.create``, with a factory's refusal (ValueError, NotImplementedError) as a
+    ConfigError that names the component and its plugin."""
+    try:
+        return reg.create(name, *args, **options)
+    except (ValueError, NotImplementedError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{reg.kind} '{name}' (plugin '{reg.plugin(name)}') refused its options: "
+                          f"{exc or type(exc).__name__}") from None
+
+
+def make_task(config: RunConfig) -> Any:
+    """The configured task, built with ``config.task_options`` (an option it does not take is
+    a one-line PluginError naming the task, a value it refuses a ConfigError)."""
+    from ..plugin import registry
+
+    return create(registry.tasks, config.task, **config.task_options)
 
 
 def global_defaults() -> dict[str, Any]:

@@ -166,13 +166,23 @@ class PluginManager:
             return info
 
     def import_plugin(self, module: str) -> PluginInfo:
-        """Import ``module`` and register it as a plugin (the CLI's ``--plugin MODULE``)."""
+        """Import ``module`` and register it as a plugin (the CLI's ``--plugin MODULE``).
+
+        The plugin was asked for by name, so what would only be recorded for an installed
+        plugin is an error here: its hooks run at once, and a failure (a name another plugin
+        owns, a hook that raises) is a :class:`PluginError` naming both owners."""
         try:
             obj = importlib.import_module(module)
         except Exception as exc:
             raise PluginError(f"plugin module '{module}' could not be imported: {describe(exc)}; "
                               f"check that it is installed and importable") from exc
-        return self.register_plugin(obj, name=module)
+        info = self.register_plugin(obj, name=module)
+        for reg in self.registries:
+            reg._ensure()
+        mine = [f for f in self._failures if f.plugin == module]
+        if mine:
+            raise PluginError(f"--plugin {module}: {mine[0].stage} failed: {mine[0].error}")
+        return info
 
     # -- failures --------------------------------------------------------------------
     def _fail(self, failure: PluginFailure) -> None:
