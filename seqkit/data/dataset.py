@@ -7,6 +7,7 @@ batch of its items can be packed straight from them (:class:`CorpusItems`).
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -14,7 +15,30 @@ from torch.utils.data import Dataset
 
 from ..errors import DataError
 from .corpus import Corpus
-from .files import SkipReport
+from .files import SkipReport, show_path
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _refuse_surrogates(corpus: Corpus, source: str) -> None:
+    """A DataError when a text or a label holds a lone surrogate (U+D800-U+DFFF): not a
+    Unicode character, but what bytes that are not UTF-8 become with
+    ``errors="surrogateescape"``; such a text must not reach a model. A corpus built in
+    Python may hold them (:class:`Corpus` round-trips any str); a dataset may not. The
+    check reads the symbol table (one entry per distinct character), not the texts."""
+    bad = np.flatnonzero((corpus.chars >= 0xD800) & (corpus.chars <= 0xDFFF))
+    where = show_path(source) if source else "dataset"
+    if len(bad):
+        pos = int(np.flatnonzero(np.isin(corpus.symbols, bad))[0])
+        row = int(np.searchsorted(corpus.offsets, pos, side="right")) - 1
+        raise DataError(f"{where}: text {row} {corpus.text(row)!r:.60} holds a lone surrogate "
+                        f"(U+{int(corpus.chars[corpus.symbols[pos]]):04X}), not a Unicode character; decode the "
+                        f"data strictly as UTF-8")
+    for label in corpus.labels:
+        if _SURROGATE.search(label):
+            raise DataError(f"{where}: label {label!r:.60} holds a lone surrogate "
+                            f"(U+{ord(_SURROGATE.search(label).group()):04X}), not a Unicode character; decode the "
+                            f"data strictly as UTF-8")
 
 
 class CorpusItems(Sequence):
@@ -81,6 +105,8 @@ class PairDataset(Dataset):
         return self
 
     def _setup(self, corpus: Corpus, rows: np.ndarray | None, labels, source: str, skipped) -> None:
+        if rows is None:  # a subset's corpus was checked when its parent was made
+            _refuse_surrogates(corpus, source)
         self.corpus, self.rows = corpus, rows
         self.source = source
         self.skipped = skipped or SkipReport()

@@ -51,8 +51,8 @@ def load_dataset(config: RunConfig, path: str | None = None) -> Any:
     path = config.data if path is None else path
     limits = {k: v for k, v in (("max_length", config.max_length), ("truncate", config.truncate))
               if _takes(registry.datasets.get(config.dataset), k)}
-    ds = create(registry.datasets, config.dataset, path=path, on_bad_line=config.on_bad_line, **limits,
-                **config.dataset_options)
+    ds = create(registry.datasets, config.dataset, path=path, **{"on_bad_line": config.on_bad_line, **limits,
+                                                                 **config.dataset_options})
     if len(ds) == 0:
         raise DataError(f"dataset '{config.dataset}' is empty; check --data")
     lengths = np.asarray(ds.lengths()) if hasattr(ds, "lengths") else np.zeros(0, dtype=np.int64)

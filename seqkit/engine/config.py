@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from ..data.files import ON_BAD_LINE
-from ..errors import ConfigError
+from ..errors import ConfigError, SeqkitError
 from ..options import COMPONENTS, Option, option
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -251,7 +251,7 @@ def create(reg: Any, name: str, *args: Any, **options: Any) -> Any:
     try:
         return reg.create(name, *args, **options)
     except (ValueError, NotImplementedError) as exc:
-        if isinstance(exc, ConfigError):
+        if isinstance(exc, SeqkitError):  # a DataError or ConfigError already says what and where
             raise
         raise ConfigError(f"{reg.kind} '{name}' (plugin '{reg.plugin(name)}') refused its options: "
                           f"{exc or type(exc).__name__}") from None

@@ -187,13 +187,14 @@ def test_odd_but_valid_name_files_load_like_the_reference(tmp_path, newline, bom
     path = tmp_path / "odd.txt"
     body = newline.join(f"{n},{lab}" for n, lab in pairs)  # no line end after the last line
     path.write_bytes((BOM if bom else b"") + body.encode("utf-8"))
-    ds = registry.datasets.create("name2lang", path=str(path))
+    ds = registry.datasets.create("name2lang", path=str(path), max_length=None)  # a name of 10,000 characters
     assert list(ds) == _plain_reference(path) == pairs
     assert ds.lengths().tolist() == [len(n) for n, _ in pairs]
     d = tmp_path / "langs"
     d.mkdir()
     (d / "Japanese.txt").write_bytes((BOM if bom else b"") + newline.join(ODD_NAMES).encode("utf-8") + b"\n")
-    assert list(registry.datasets.create("name2lang", path=str(d))) == [(n, "Japanese") for n in ODD_NAMES]
+    assert list(registry.datasets.create("name2lang", path=str(d), max_length=None)) == \
+        [(n, "Japanese") for n in ODD_NAMES]
 
 
 def test_odd_but_valid_csv_loads_like_the_csv_module(tmp_path):
@@ -202,12 +203,12 @@ def test_odd_but_valid_csv_loads_like_the_csv_module(tmp_path):
     path = tmp_path / "odd.csv"
     with open(path, "w", encoding="utf-8-sig", newline="") as f:  # BOM, CRLF line ends, quotes where needed
         csv.writer(f).writerows(rows)
-    ds = registry.datasets.create("csv", path=str(path))
+    ds = registry.datasets.create("csv", path=str(path), max_length=None)  # a name of 10,000 characters
     assert list(ds) == _csv_reference(path) == rows
     tsv = tmp_path / "odd.tsv"
     with open(tsv, "w", encoding="utf-8", newline="") as f:
         csv.writer(f, delimiter="\t", lineterminator="\n").writerows(rows)
-    assert list(registry.datasets.create("csv", path=str(tsv))) == rows
+    assert list(registry.datasets.create("csv", path=str(tsv), max_length=None)) == rows
 
 
 # -- properties --------------------------------------------------------------------------------------------
