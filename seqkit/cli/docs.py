@@ -66,10 +66,17 @@ def command_section(name: str, command: click.Command, parent: click.Context) ->
 
 def render() -> str:
     """The page: the group's options, then every built-in command."""
-    os.environ["SEQKIT_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     from .app import build_cli
 
-    cli = build_cli()
+    before = os.environ.get("SEQKIT_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["SEQKIT_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        cli = build_cli()
+    finally:  # the caller's own setting back (tests render in-process)
+        if before is None:
+            del os.environ["SEQKIT_DISABLE_PLUGIN_AUTOLOAD"]
+        else:
+            os.environ["SEQKIT_DISABLE_PLUGIN_AUTOLOAD"] = before
     root = click.Context(cli, info_name="seqkit")
     parts = [HEADER, command_section("run", cli.commands["run"], root)]
     parts += [command_section(name, cli.commands[name], root)

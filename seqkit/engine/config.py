@@ -91,7 +91,8 @@ class RunConfig:
                          help="auto: CUDA when available, else the CPU; cuda:N for a given GPU.")
     workers: int = option(0, type=int, min=0, requirement=">= 0", control=True, help="DataLoader worker processes.")
     threads: int | None = option(None, type=int, nullable=True, min=1, requirement=">= 1", control=True,
-                                 help="torch intra-op threads (default: torch's).")
+                                 help="Threads to compute with (default: the cores this process may use, less "
+                                      "those other processes keep busy).")
     on_bad_line: str = option("error", choices=ON_BAD_LINE,
                               help="Bad data lines: stop with an error, or skip and report them.")
     max_length: int = option(1000, type=int, min=1,
@@ -107,8 +108,8 @@ class RunConfig:
     resume: bool = option(False, type=bool, flag="--resume", show_default=False, control=True,
                           help="Continue the interrupted run in --out from its last saved state (same options).")
     overwrite: bool = option(False, type=bool, flag="--overwrite", show_default=False, control=True,
-                             help="Replace a run that --out already holds (another configuration, or an "
-                                  "interrupted run).")
+                             help="Replace what --out already holds: a finished or interrupted run (of any "
+                                  "configuration), or other files.")
     out: str = option("runs/latest", metavar="DIR", control=True,
                       help="Run directory: metrics.json, history.jsonl, checkpoint.pt, loss.png, confusion.png.")
     quiet: bool = option(False, type=bool, flag="--quiet", show_default=False, control=True,

@@ -9,13 +9,18 @@
 
 A checkpoint holds plain values and tensors only (loaded with ``weights_only=True``):
 the model's state_dict, the encoder (registry name + state), the task's state
-(``Task.state_dict``: classify's labels, seq2seq's target vocabulary), the run's options
-and its summary metrics. Checkpoints written by seqkit 0.1 (labels at the top level, the
-``balance`` option in the config) load too.
+(``Task.state_dict``: classify's labels, seq2seq's target vocabulary), the run's options,
+its summary metrics and the plugins its components came from. Checkpoints written by
+seqkit 0.1 (labels at the top level, the ``balance`` option in the config) load too.
+
+Whatever goes wrong is one :class:`~seqkit.errors.CheckpointError` line naming the file:
+a component whose plugin is not installed (naming the package recorded at training
+time), weights that do not fit the model (which keys, which sizes), a file that is not a
+safe checkpoint.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -24,6 +29,7 @@ from torch import nn
 from ..data.sampling import BucketBatchSampler
 from ..errors import CheckpointError, DataError, SeqkitError
 from ..plugin import registry
+from .checkpoint import check_components, load_weights, one_line
 from .checkpoint import load as load_checkpoint
 from .components import load_dataset, resolve_device
 from .config import RunConfig, make_task
@@ -42,6 +48,9 @@ class Loaded:
     config: RunConfig
     task: Any
     collator: Any
+    #: the checkpoint file, and the components (and plugins) it records
+    path: str | None = None
+    components: dict = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
@@ -60,6 +69,10 @@ def load_run(path: str, device: str = "cpu", *, task_options: dict | None = None
     """Rebuild task, encoder, cell and model from ``checkpoint.pt`` (weights only).
     ``task_options`` override the run's own (e.g. ``{"beam": 10}`` for a seq2seq run)."""
     ckpt = load_checkpoint(path)
+    if not isinstance(ckpt.get("config"), dict) or not isinstance(ckpt.get("encoder"), dict):
+        raise CheckpointError(f"{path}: not a checkpoint of a seqkit run (no config or encoder); pass the "
+                              f"checkpoint.pt of a `seqkit run --out DIR`")
+    check_components({**ckpt, "config": {**ckpt["config"], "encoder": ckpt["encoder"].get("name")}}, path)
     try:
         config = RunConfig.from_dict(ckpt["config"])
         if task_options:
@@ -71,14 +84,18 @@ def load_run(path: str, device: str = "cpu", *, task_options: dict | None = None
         ctx = TaskContext.from_config(config, encoder=encoder)
         collator = task.make_collator(ctx)
         model = task.build_model(ctx)
-        model.load_state_dict(ckpt["model"])
     except SeqkitError:
         raise
-    except (KeyError, RuntimeError, TypeError) as exc:
-        raise CheckpointError(f"{path}: checkpoint does not match this seqkit and its plugins ({exc}); "
+    except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+        what = f"no {exc}" if isinstance(exc, KeyError) else one_line(str(exc), 200)
+        raise CheckpointError(f"{path}: checkpoint does not match this seqkit and its plugins ({what}); "
                               f"retrain with `seqkit run`") from None
+    load_weights(model, ckpt.get("model"), path=path, what="weights",
+                 fix=f"it was not written for this {config.task} model with cell '{config.cell}' (another run's "
+                     f"weights, or another seqkit version); retrain with `seqkit run`, or load it with the seqkit "
+                     f"and plugins that wrote it")
     model.to(resolve_device(device)).eval()
-    return Loaded(model, encoder, config, task, collator)
+    return Loaded(model, encoder, config, task, collator, path=path, components=dict(ckpt.get("components") or {}))
 
 
 def predict(loaded: Loaded, texts: list[str], *, top_k: int = 3, **options) -> list[Any]:
@@ -95,6 +112,9 @@ def predict(loaded: Loaded, texts: list[str], *, top_k: int = 3, **options) -> l
 def evaluate_run(loaded: Loaded, data: str | None = None, *, batch_size: int = 512) -> dict[str, Any]:
     """Metrics of a checkpoint on all of ``data`` or, without it, on its run's test split."""
     config = loaded.config
+    if loaded.path is not None:  # the dataset is needed now: its plugin too
+        check_components({"config": {"dataset": config.dataset}, "components": loaded.components}, loaded.path,
+                         kinds=("dataset",))
     if data is not None:
         eval_ds = loaded.task.evaluation_data(load_dataset(config, path=data), data)
         where = data

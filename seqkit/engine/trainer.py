@@ -24,17 +24,16 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import torch
 
 from .. import __version__
 from ..data.sampling import BucketBatchSampler, padding_waste
-from ..errors import ConfigError, NumericalError
-from ..plugin import registry
+from ..errors import CheckpointError, ConfigError, NumericalError
 from . import distributed
-from .checkpoint import atomic_write_json, rng_state, set_rng_state
+from .checkpoint import atomic_write_json, load_weights, one_line, rng_state, run_components, set_rng_state
 from .checkpoint import save as save_checkpoint
 from .components import (
     clip_gradients,
@@ -50,8 +49,18 @@ from .evaluation import evaluate_distributed
 from .loader import make_loader
 from .plots import loss_plot
 from .precision import autocast, resolve_precision
-from .rundir import CHECKPOINT_FILE, HISTORY_FILE, METRICS_FILE, STATE_FILE, data_fingerprint, prepare_run_dir
+from .rundir import (
+    CHECKPOINT_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    STATE_FILE,
+    data_fingerprint,
+    fingerprint_matches,
+    lock_run_dir,
+    prepare_run_dir,
+)
 from .task import TaskContext
+from .threads import default_threads
 
 
 def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) -> dict[str, Any]:
@@ -160,26 +169,39 @@ class Trainer:
     # -- the run -------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         config = self.config
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        torch.set_num_threads(config.threads or default_threads())  # see seqkit.engine.threads
         seed_everything(config.seed)
         self.t_start = time.perf_counter()
-        saved = prepare_run_dir(config, self.log) if self.world.main else None
-        saved = distributed.broadcast_object(self.world, saved)
-        if saved is not None and saved.get("complete"):
-            self.log(f"resume: {config.out} holds a finished run; nothing to do")
-            with open(os.path.join(config.out, METRICS_FILE)) as f:
+        # rank 0 owns --out (the others write nothing): locked from the decision about it
+        # to the last file, so that a second run on it is refused instead of interleaving
+        lock = lock_run_dir(config.out, self.log) if self.world.main else None
+        try:
+            saved = prepare_run_dir(config, self.log) if self.world.main else None
+            saved = distributed.broadcast_object(self.world, saved)
+            if saved is not None and saved.get("complete"):
+                self.log(f"resume: {config.out} holds a finished run; nothing to do")
+                return self._finished_metrics(saved)
+            self.build()
+            if saved is not None:
+                self.restore(saved)
+            self.write_history()
+            if saved is not None and self.state.step == 0:
+                self._restore_rng(saved["rng"])  # saved at an epoch's end, before the next loader
+            start = self.state.epoch
+            for epoch in range(start, config.epochs + 1):
+                self.train_epoch(epoch, saved if epoch == start else None)
+            return self.finish()
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _finished_metrics(self, saved: dict) -> dict[str, Any]:
+        """The metrics of the finished run in --out: metrics.json, else the checkpoint's summary."""
+        try:
+            with open(os.path.join(self.config.out, METRICS_FILE), encoding="utf-8") as f:
                 return json.load(f)
-        self.build()
-        if saved is not None:
-            self.restore(saved)
-        self.write_history()
-        if saved is not None and self.state.step == 0:
-            self._restore_rng(saved["rng"])  # saved at an epoch's end, before the next loader
-        start = self.state.epoch
-        for epoch in range(start, config.epochs + 1):
-            self.train_epoch(epoch, saved if epoch == start else None)
-        return self.finish()
+        except (OSError, ValueError):
+            return dict(saved.get("metrics") or {})
 
     def build(self) -> None:
         """Make the run's parts, in the order that fixes its random draws (module docstring)."""
@@ -203,6 +225,7 @@ class Trainer:
         self._make_loaders(collator, task.sample_weights(self.train_ds, ctx))
         self._make_optimizer()
         self.fingerprint = data_fingerprint(self.train_ds, self.test_ds)
+        self.components = run_components(config)  # saved with the weights: what to install to load them
 
     def _log_data(self) -> None:
         config, ds, report = self.config, self.dataset, self.split_report
@@ -255,19 +278,26 @@ class Trainer:
     def restore(self, saved: dict) -> None:
         """Continue from ``saved`` (state.pt) if it belongs to this run's data and world."""
         config, world = self.config, self.world
-        if saved.get("data_fingerprint") != self.fingerprint:
-            raise ConfigError(f"--out {config.out}: the data changed since this run started (other examples, "
+        if not fingerprint_matches(saved.get("data_fingerprint"), self.fingerprint, self.train_ds, self.test_ds):
+            raise ConfigError(f"--out {config.out}: the data changed since this run started (other examples, texts, "
                               f"labels or split); resume with the same data, or pass --overwrite to start over")
         if int(saved.get("world_size", 1)) != world.size:
             raise ConfigError(f"--out {config.out}: the run was started with {saved.get('world_size', 1)} "
                               f"process(es), not {world.size}; resume with the same number (--nproc)")
-        self.model.load_state_dict(saved["model"])
-        self.opt.load_state_dict(saved["optimizer"])
-        if self.sched is not None:
-            self.sched.load_state_dict(saved["scheduler"])
+        path = os.path.join(config.out, STATE_FILE)
+        fix = "resume with the seqkit and plugins that started the run, or pass --overwrite to start over"
+        load_weights(self.model, saved.get("model"), path=path, what="weights", fix=fix)
         if self.averaged is not None:
-            self.averaged.load_state_dict(saved["ema"])
-        self.state = TrainState.from_saved(saved)
+            load_weights(self.averaged, saved.get("ema"), path=path, what="EMA weights", fix=fix)
+        try:
+            self.opt.load_state_dict(saved["optimizer"])
+            if self.sched is not None:
+                self.sched.load_state_dict(saved["scheduler"])
+            self.state = TrainState.from_saved(saved)
+        except (KeyError, ValueError, TypeError, RuntimeError, AttributeError) as exc:
+            what = f"no {exc}" if isinstance(exc, KeyError) else one_line(str(exc), 200)
+            raise CheckpointError(f"{path}: the optimizer, schedule or progress it holds do not fit this run "
+                                  f"({what}); {fix}") from None
         self.resumed = True
         self.log(f"resume: continuing {config.out} at epoch {self.state.epoch}, step {self.state.step} of "
                  f"{len(self.sampler)}")
@@ -283,7 +313,7 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict() if self.sched is not None else None,
             "ema": self.averaged.state_dict() if self.averaged is not None else None,
-            "rng": rngs, **self.state.to_saved(), "seqkit_version": __version__,
+            "rng": rngs, **self.state.to_saved(), "seqkit_version": __version__, "components": self.components,
         })
 
     def _restore_rng(self, saved_rng: list) -> None:
@@ -421,6 +451,7 @@ class Trainer:
                 "config": config_dict(config),
                 "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
                 "seqkit_version": __version__,
+                "components": self.components,
             })
             atomic_write_json(os.path.join(config.out, METRICS_FILE), metrics)
             loss_plot(state.history, os.path.join(config.out, "loss.png"))
@@ -448,14 +479,21 @@ class Trainer:
             "global_batch_size": config.batch_size * world.size,
             "resumed": self.resumed,
             "split": self.split_report,
-            "data": {"source": ds.source, "examples": len(ds), "skipped_lines": ds.skipped.count,
-                     "skipped_examples": list(ds.skipped.examples)},
+            "data": {"source": ds.source, "examples": len(ds), **_skip_report(ds.skipped)},
             "environment": {"device": str(self.device), "torch": torch.__version__, "seqkit": __version__,
                             "threads": torch.get_num_threads(), "python": platform.python_version(),
                             "machine": platform.machine(), "cpu_count": os.cpu_count(),
                             "backend": world.backend, "ops_backend": _ops_backend()},
             "config": config_dict(config),
         }
+
+
+def _skip_report(skipped: Any) -> dict[str, Any]:
+    """What the reader skipped, cut or did not read (the built-in readers' full report; a
+    third-party dataset's ``skipped`` may only count lines)."""
+    if hasattr(skipped, "as_dict"):
+        return skipped.as_dict()
+    return {"skipped_lines": skipped.count, "skipped_examples": list(skipped.examples)}
 
 
 def _ops_backend() -> str:
