@@ -40,7 +40,8 @@ class Option:
     - ``name``: the Python name (``hidden_size``); the flag is ``--hidden-size`` unless
       ``flag`` spells it (``"--bidirectional/--unidirectional"`` for an on/off pair).
     - ``type``: ``int``, ``float``, ``str`` or ``bool``; ``choices`` a fixed list,
-      ``registry`` the plural of a registry whose names are the choices (``"cells"``).
+      ``registry`` the plural of a registry whose names are the choices (``"cells"``),
+      ``extra_names`` values it takes besides the registry's names (``("auto",)``).
     - ``min`` / ``max``: the range (``min_open`` / ``max_open``: the bound itself is
       excluded); ``requirement`` words it for the error when the generated words do not fit.
     - ``nullable``: None is allowed (it means "off" or "the default of the component").
@@ -58,6 +59,7 @@ class Option:
     help: str = ""
     choices: tuple[str, ...] | None = None
     registry: str | None = None
+    extra_names: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
     min_open: bool = False

@@ -19,8 +19,9 @@ from seqkit import hookimpl
 from seqkit.options import Option
 
 
-#: the run options seq2seq uses unless the user set them (see docs/seq2seq.md)
-DEFAULTS = {"dataset": "cmudict", "cell": "fused-gru", "collator": "fused-pack", "precision": "auto",
+#: the run options seq2seq uses unless the user set them (see docs/seq2seq.md); the cell and
+#: collator are the global ``auto``: fused-gru and fused-pack where the compiled ops load
+DEFAULTS = {"dataset": "cmudict", "precision": "auto",
             "hidden_size": 128, "embedding_dim": 64, "epochs": 22, "batch_size": 128, "lr": 1.5e-3,
             "weight_decay": 0.01, "label_smoothing": 0.1, "input_dropout": 0.0, "head_dropout": 0.0,
             "test_size": 0.1}

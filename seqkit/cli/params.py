@@ -29,22 +29,25 @@ class CLIError(click.ClickException):
 
 
 class RegistryChoice(click.ParamType):
-    """A name from a registry: listed in help and completion, suggestion on a typo."""
+    """A name from a registry (or one of ``extra``, e.g. ``auto``): listed in help and
+    completion, suggestion on a typo."""
 
-    def __init__(self, reg: registry.Registry):
-        self.reg = reg
+    def __init__(self, reg: registry.Registry, extra: tuple[str, ...] = ()):
+        self.reg, self.extra = reg, tuple(extra)
         self.name = reg.kind
 
     def _names(self) -> list[str]:
         try:
-            return self.reg.names()
+            return [*self.extra, *self.reg.names()]
         except SeqkitError:
-            return []
+            return list(self.extra)
 
     def get_metavar(self, *args, **kwargs) -> str:
         return "[" + "|".join(self._names()) + "]"
 
     def convert(self, value, param, ctx):
+        if value in self.extra:
+            return value
         try:
             self.reg.entry(value)
         except SeqkitError as exc:
@@ -54,12 +57,13 @@ class RegistryChoice(click.ParamType):
     def shell_complete(self, ctx, param, incomplete):
         from click.shell_completion import CompletionItem
 
-        return [CompletionItem(n, help=self.reg.help(n)) for n in self._names() if n.startswith(incomplete)]
+        return [CompletionItem(n, help=None if n in self.extra else self.reg.help(n)) for n in self._names()
+                if n.startswith(incomplete)]
 
 
 def _param_type(opt: Option) -> click.ParamType:
     if opt.registry is not None:
-        return RegistryChoice(registry.by_kind(opt.registry))
+        return RegistryChoice(registry.by_kind(opt.registry), opt.extra_names)
     if opt.choices is not None:
         return click.Choice(opt.choices)
     return {int: click.INT, float: click.FLOAT, bool: click.BOOL}.get(opt.type, click.STRING)

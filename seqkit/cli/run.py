@@ -61,7 +61,10 @@ def run_command() -> click.Command:
         _run(core, plugin, options, as_json, nproc, values)
 
     return click.Command("run", callback=callback, params=params,
-                         help="Train and evaluate a model; write the run directory.")
+                         help="Train and evaluate a model; write the run directory.\n\n"
+                              "The defaults --cell auto --collator auto take seqkit's compiled path, fused-gru and "
+                              "fused-pack, on the CPU where its C++ ops load, else torch's gru and pack (one warning "
+                              "says so); --cell gru --collator pack is the torch reference.")
 
 
 def _config(core, plugin, options, values):
@@ -84,6 +87,10 @@ def _config(core, plugin, options, values):
     return config, explicit(ctx, [opt.name for opt in core])
 
 
+def _warn(message: str) -> None:
+    click.echo(f"seqkit: warning: {message}", err=True)
+
+
 def _run(core, plugin, options, as_json, nproc, values) -> None:
     from ..engine.config import apply_task_defaults, make_task, typed_component_options
 
@@ -96,11 +103,13 @@ def _run(core, plugin, options, as_json, nproc, values) -> None:
         from ..engine.launch import launch_torchrun
 
         sys.exit(launch_torchrun(nproc, _run_args()))
+    from ..engine.auto import resolve_auto
     from ..engine.trainer import train
 
-    try:  # -o values in the types the components take, before and after the task's defaults
+    try:  # -o values in the types the components take, before and after the task's defaults and auto
         config.check_owners()
-        config = typed_component_options(apply_task_defaults(typed_component_options(config), given))
+        config = apply_task_defaults(typed_component_options(config), given)
+        config = typed_component_options(resolve_auto(config, warn=_warn))
         metrics = train(config)
     except SeqkitError as exc:
         raise CLIError(str(exc)) from None

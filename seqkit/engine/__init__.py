@@ -1,6 +1,7 @@
 """The training engine: a run's options, the task seam, the loop, checkpoints, inference.
 
 - :mod:`~seqkit.engine.config`: :class:`RunConfig`, every option declared once.
+- :mod:`~seqkit.engine.auto`: :func:`resolve_auto`, ``--cell auto`` / ``--collator auto``.
 - :mod:`~seqkit.engine.task`: :class:`Task` and the :class:`TaskContext` it gets.
 - :mod:`~seqkit.engine.components`: the run's parts made from its options.
 - :mod:`~seqkit.engine.trainer`: :func:`train`, :class:`Trainer` and its :class:`TrainState`.
@@ -23,7 +24,7 @@ from __future__ import annotations
 from .. import lazy
 
 _WHERE = {
-    "RunConfig": ".config", "apply_task_defaults": ".config", "make_task": ".config",
+    "RunConfig": ".config", "apply_task_defaults": ".config", "make_task": ".config", "resolve_auto": ".auto",
     "Task": ".task", "TaskContext": ".task", "ModelOptions": ".task", "SplitOptions": ".task",
     "train": ".trainer", "Trainer": ".trainer", "TrainState": ".trainer",
     "clip_gradients": ".components", "make_optimizer": ".components", "make_schedule": ".components",

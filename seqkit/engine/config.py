@@ -28,6 +28,8 @@ NAN_POLICIES = ("error", "skip")
 #: --precision: float32 throughout, bfloat16 autocast for the matrix products, or auto
 #: (bf16 where the hardware multiplies bf16 natively, see seqkit.engine.precision)
 PRECISIONS = ("fp32", "bf16", "auto")
+#: --cell / --collator auto: resolved once per run to a registered name (seqkit.engine.auto)
+AUTO = "auto"
 _UNIT = dict(min=0.0, max=1.0, max_open=True)  # [0, 1)
 
 
@@ -50,8 +52,11 @@ class RunConfig:
     data: str | None = option(None, nullable=True, metavar="PATH",
                               help="Data file or directory (default: $SEQKIT_DATA, else the dataset's download).")
     encoder: str = option("index", registry="encoders", help="Text -> symbols.")
-    collator: str = option("pack", registry="collators", help="Examples -> batch.")
-    cell: str = option("gru", registry="cells", help="Recurrent cell.")
+    collator: str = option(AUTO, registry="collators", extra_names=(AUTO,),
+                           help="Examples -> batch (auto: fused-pack where seqkit's compiled ops load, else pack).")
+    cell: str = option(AUTO, registry="cells", extra_names=(AUTO,),
+                       help="Recurrent cell (auto: fused-gru where seqkit's compiled ops load and the run is on "
+                            "the CPU, else torch's gru).")
     hidden_size: int = option(128, type=int, min=1, help="Hidden units of the cell (per direction).")
     layers: int = option(1, type=int, min=1, help="Stacked cell layers.")
     bidirectional: bool = option(True, type=bool, flag="--bidirectional/--unidirectional",
@@ -197,15 +202,16 @@ def typed_component_options(config: RunConfig) -> RunConfig:
     """``config`` with the text values of ``-o COMPONENT.KEY=VALUE`` in the types the components
     take: a plugin's declared option by its declaration, any other by the factory's annotation
     or default (bool, int, float). Booleans are written as people write them (true/false,
-    yes/no, on/off, 1/0); anything else is a one-line ConfigError naming the option."""
+    yes/no, on/off, 1/0); anything else is a one-line ConfigError naming the option. The
+    options of a component still ``auto`` are left as they are (typed once it is resolved)."""
     from ..plugin import registry
 
     changes = {}
     for component in COMPONENTS:
         values = getattr(config, f"{component}_options")
-        if not values:
-            continue
         chosen = getattr(config, component)
+        if not values or chosen == AUTO:
+            continue
         declared = {o.name: o for c, _, o in plugin_options() if c == component and o.owner in (None, chosen)}
         types = _parameter_types(registry.by_kind(component).get(chosen))
         typed = {}

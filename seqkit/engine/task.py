@@ -86,10 +86,13 @@ class TaskContext:
     @classmethod
     def from_config(cls, config: "RunConfig", *, encoder: Any = None, device: Any = None) -> "TaskContext":
         """The context of a run configured by ``config`` (what the engine builds; handy in
-        your own code and tests to build a task's model outside a run)."""
+        your own code and tests to build a task's model outside a run); a cell or collator
+        ``auto`` is resolved as a run resolves it (:func:`seqkit.engine.auto.resolve_auto`)."""
+        from .auto import resolve_auto
         from .components import cell_factory, collator_factory
         from ..plugin import registry
 
+        config = resolve_auto(config)
         return cls(
             model=ModelOptions(config.embedding_dim, config.hidden_size, config.layers, config.bidirectional,
                                config.dropout, config.input_dropout, config.head_dropout),

@@ -44,6 +44,7 @@ from .components import (
     resolve_device,
     seed_everything,
 )
+from .auto import describe, resolve_auto
 from .config import RunConfig, applied_task_defaults, apply_task_defaults, config_dict, make_task
 from .evaluation import evaluate_distributed
 from .loader import make_loader
@@ -75,7 +76,7 @@ def train(config: RunConfig, *, on_epoch: Callable[[dict], None] | None = None) 
     """
     if not config.task_defaults_applied:
         config = apply_task_defaults(config)
-    config.validate()
+    config = resolve_auto(config).validate()  # concrete names before anything is saved or compared
     device = resolve_device(config.device)
     world = distributed.init(device)
     device = distributed.device_for(world, device)
@@ -249,10 +250,12 @@ class Trainer:
             if world.distributed else self.test_loader
         self.waste = padding_waste(self.sampler.batches(), train_ds.lengths())
         self.n_params = sum(p.numel() for p in self.model.parameters())
-        self.log(f"model: {config.cell} x{config.layers}{' bidirectional' if config.bidirectional else ''}, "
+        self.path = path = describe(config, device)
+        self.log(f"model: {config.cell} ({path['cell_runs']}) x{config.layers}"
+                 f"{' bidirectional' if config.bidirectional else ''}, "
                  f"hidden {config.hidden_size}, {self.n_params:,} parameters, on {device}"
                  + (", bf16 mixed precision" if self.precision == "bf16" else "")
-                 + f"; batches of {config.batch_size}"
+                 + f"; batches of {config.batch_size} by {config.collator} ({path['collator_runs']})"
                  + (f" x {world.size} processes ({world.backend})" if world.distributed else "")
                  + f", padding waste {self.waste:.1%}{' (bucketed)' if config.bucket else ''}")
 
@@ -483,7 +486,8 @@ class Trainer:
             "environment": {"device": str(self.device), "torch": torch.__version__, "seqkit": __version__,
                             "threads": torch.get_num_threads(), "python": platform.python_version(),
                             "machine": platform.machine(), "cpu_count": os.cpu_count(),
-                            "backend": world.backend, "ops_backend": _ops_backend()},
+                            "backend": world.backend},
+            "path": self.path,  # which implementation ran the cell and collator, and the ops backend
             "config": config_dict(config),
         }
 
@@ -494,12 +498,3 @@ def _skip_report(skipped: Any) -> dict[str, Any]:
     if hasattr(skipped, "as_dict"):
         return skipped.as_dict()
     return {"skipped_lines": skipped.count, "skipped_examples": list(skipped.examples)}
-
-
-def _ops_backend() -> str:
-    from .. import ops
-
-    try:
-        return ops.backend()
-    except (RuntimeError, ValueError) as exc:
-        return f"unavailable ({exc})"

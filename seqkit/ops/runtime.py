@@ -23,15 +23,16 @@ _ext_tried = False
 _ext_reason = ""
 
 
-def _load_extension():
-    """Load (or build) seqkit._C once; warn once if it is unavailable."""
+def _load_extension(warn: bool = True):
+    """Load (or build) seqkit._C once; warn once if it is unavailable (unless the first
+    caller says it reports that itself: ``warn=False``)."""
     global _ext, _ext_tried, _ext_reason
     if not _ext_tried:
         _ext_tried = True
         from . import extension
 
         _ext, _ext_reason = extension.load()
-        if _ext is None:
+        if _ext is None and warn:
             warnings.warn(
                 f"seqkit: compiled ops unavailable ({_ext_reason}); using the pure-PyTorch "
                 "reference implementation (slower). Install a C++ compiler and reinstall, or set "
@@ -39,7 +40,7 @@ def _load_extension():
                 RuntimeWarning,
                 stacklevel=3,
             )
-        else:
+        elif _ext is not None:
             import importlib
 
             for op in ("encode_pack", "gru"):  # (the package's encode_pack is the function)
@@ -47,19 +48,21 @@ def _load_extension():
     return _ext
 
 
-def backend() -> str:
+def backend(*, warn: bool = True) -> str:
     """Which implementation the ops use now: ``"cpp"`` or ``"reference"``.
 
     Reads ``SEQKIT_BACKEND`` (``auto`` (default), ``cpp``, ``reference``) on every call, so
     tests can switch with ``monkeypatch.setenv``. The first call that needs the extension
-    loads it (building it once from ``csrc/`` in a source checkout).
+    loads it (building it once from ``csrc/`` in a source checkout) and warns once if it
+    cannot; ``warn=False`` leaves that warning to the caller (``--cell auto``, which says
+    what the run uses instead: :mod:`seqkit.engine.auto`).
     """
-    forced = os.environ.get("SEQKIT_BACKEND", "auto").strip().lower() or "auto"
+    forced = _forced()
     if forced == "reference":
         return "reference"
     if forced not in ("auto", "cpp"):
         raise ValueError(f"SEQKIT_BACKEND={forced!r} is not one of 'auto', 'cpp', 'reference'")
-    ext = _load_extension()
+    ext = _load_extension(warn)
     if ext is None:
         if forced == "cpp":
             raise RuntimeError(f"SEQKIT_BACKEND=cpp but the compiled ops are unavailable: {_ext_reason}")
@@ -67,10 +70,14 @@ def backend() -> str:
     return "cpp"
 
 
+def _forced() -> str:
+    return os.environ.get("SEQKIT_BACKEND", "auto").strip().lower() or "auto"
+
+
 def backend_reason() -> str:
     """One line on where the compiled ops came from, or why they are unavailable."""
     b = backend()
-    if b == "reference" and not _ext_tried:
+    if b == "reference" and (_forced() == "reference" or not _ext_tried):
         return "SEQKIT_BACKEND=reference"
     return _ext_reason
 

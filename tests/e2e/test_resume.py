@@ -32,7 +32,8 @@ def subset(names_subset) -> Path:
     return names_subset
 
 
-ARGS = ["--epochs", "3", "--batch-size", "32", "--hidden-size", "32", "--embedding-dim", "16", "--threads", "1",
+# long enough (about 3 s on the default, compiled path) to be killed after its first checkpoint
+ARGS = ["--epochs", "6", "--batch-size", "16", "--hidden-size", "32", "--embedding-dim", "16", "--threads", "1",
         "--checkpoint-every", "7", "--quiet"]
 
 

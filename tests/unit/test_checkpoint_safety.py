@@ -156,7 +156,7 @@ def test_eval_names_a_missing_dataset_plugin(tmp_path):
 
 
 def test_components_record_plugin_and_package():
-    found = run_components(RunConfig())
+    found = run_components(RunConfig(cell="gru", collator="pack"))
     assert list(found) == ["dataset", "encoder", "collator", "cell", "task"]
     assert found["cell"] == {"name": "gru", "plugin": "seqkit.cells", "distribution": "seqkit",
                              "version": found["cell"]["version"]}
