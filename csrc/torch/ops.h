@@ -39,6 +39,38 @@ gru_backward_cpu(const at::Tensor& grad_output, const at::Tensor& grad_hn,
                  const at::Tensor& hprev, bool reverse, bool has_bias, bool input_grad,
                  bool h0_grad);
 
+// ---- fused GRU, both directions of a layer at once (gru_bidir.cpp) --------------
+// The two directions' gru_forward_cpu side by side, one per thread: (output, output_reverse,
+// h_n, h_n_reverse, gates, hprev, gates_reverse, hprev_reverse).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+gru_bidir_forward_cpu(const at::Tensor& input, const at::Tensor& batch_sizes, const at::Tensor& h0,
+                      const at::Tensor& h0_reverse, const at::Tensor& w_ih, const at::Tensor& w_hh,
+                      const c10::optional<at::Tensor>& b_ih, const c10::optional<at::Tensor>& b_hh,
+                      const at::Tensor& w_ih_reverse, const at::Tensor& w_hh_reverse,
+                      const c10::optional<at::Tensor>& b_ih_reverse,
+                      const c10::optional<at::Tensor>& b_hh_reverse,
+                      const c10::optional<at::Tensor>& embedding);
+
+// The two directions' gru_backward_cpu side by side: (grad_input (the sum of both
+// directions'), grad_h0, grad_h0_reverse, then grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh
+// of the forward direction and of the reverse one, then grad_embedding (empty without one)).
+// With an embedding E, input is symbol indices and the first layer's input projection is
+// the gather of W_ih E^T (folded, see gru_bidir.cpp).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor,
+           at::Tensor, at::Tensor, at::Tensor, at::Tensor>
+gru_bidir_backward_cpu(const at::Tensor& grad_output, const at::Tensor& grad_output_reverse,
+                       const at::Tensor& grad_hn, const at::Tensor& grad_hn_reverse, const at::Tensor& input,
+                       const at::Tensor& batch_sizes, const at::Tensor& h0, const at::Tensor& h0_reverse,
+                       const at::Tensor& w_ih, const at::Tensor& w_hh, const at::Tensor& w_ih_reverse,
+                       const at::Tensor& w_hh_reverse, const at::Tensor& gates, const at::Tensor& hprev,
+                       const at::Tensor& gates_reverse, const at::Tensor& hprev_reverse, bool has_bias,
+                       bool input_grad, bool h0_grad, const c10::optional<at::Tensor>& embedding);
+
+// ---- dropout masks (dropout.cpp) -----------------------------------------------------
+// A contiguous tensor shaped like `like`: 1/(1-p) where kept (probability 1 - p), else 0,
+// a function of (seed, element index) only.
+at::Tensor dropout_mask_cpu(const at::Tensor& like, double p, int64_t seed);
+
 // ---- optimizer --------------------------------------------------------------------
 // Adam (adamw=false) / AdamW update of every tensor of the lists, as torch's fused CPU
 // kernel (see csrc/kernels/cpu/adam.h for the last-bit details); with max_norm, first the

@@ -1,7 +1,7 @@
 // seqkit's op library: the schemas of every op (TORCH_LIBRARY(seqkit)), the pybind11 module
 // seqkit._C and the hash of the sources it was built from. Each op's kernels register
 // themselves beside their launcher (TORCH_LIBRARY_IMPL(seqkit, CPU) in encode_pack.cpp,
-// gru.cpp and adam_step.cpp; TORCH_LIBRARY_IMPL(seqkit, CUDA) in cuda/). Autograd and fake
+// gru.cpp, gru_bidir.cpp, dropout.cpp and adam_step.cpp; TORCH_LIBRARY_IMPL(seqkit, CUDA) in cuda/). Autograd and fake
 // (meta) kernels are registered from Python, in each op's module of seqkit/ops/, with
 // torch.library.register_autograd / register_fake.
 #include "ops.h"
@@ -33,6 +33,25 @@ TORCH_LIBRARY(seqkit, m) {
       "Tensor h0, Tensor w_ih, Tensor w_hh, Tensor gates, Tensor hprev, bool reverse, "
       "bool has_bias, bool input_grad, bool h0_grad) -> (Tensor grad_input, Tensor grad_h0, "
       "Tensor grad_w_ih, Tensor grad_w_hh, Tensor grad_b_ih, Tensor grad_b_hh)");
+  // both directions of a bidirectional layer at once (gru_bidir.cpp; CPU only)
+  m.def(
+      "gru_bidir_forward(Tensor input, Tensor batch_sizes, Tensor h0, Tensor h0_reverse, "
+      "Tensor w_ih, Tensor w_hh, Tensor? b_ih, Tensor? b_hh, Tensor w_ih_reverse, "
+      "Tensor w_hh_reverse, Tensor? b_ih_reverse, Tensor? b_hh_reverse, Tensor? embedding=None) "
+      "-> (Tensor output, "
+      "Tensor output_reverse, Tensor h_n, Tensor h_n_reverse, Tensor gates, Tensor hprev, "
+      "Tensor gates_reverse, Tensor hprev_reverse)");
+  m.def(
+      "gru_bidir_backward(Tensor grad_output, Tensor grad_output_reverse, Tensor grad_hn, "
+      "Tensor grad_hn_reverse, Tensor input, Tensor batch_sizes, Tensor h0, Tensor h0_reverse, "
+      "Tensor w_ih, Tensor w_hh, Tensor w_ih_reverse, Tensor w_hh_reverse, Tensor gates, "
+      "Tensor hprev, Tensor gates_reverse, Tensor hprev_reverse, bool has_bias, bool input_grad, "
+      "bool h0_grad, Tensor? embedding=None) -> (Tensor grad_input, Tensor grad_h0, Tensor grad_h0_reverse, "
+      "Tensor grad_w_ih, Tensor grad_w_hh, Tensor grad_b_ih, Tensor grad_b_hh, "
+      "Tensor grad_w_ih_reverse, Tensor grad_w_hh_reverse, Tensor grad_b_ih_reverse, "
+      "Tensor grad_b_hh_reverse, Tensor grad_embedding)");
+  // a dropout mask from a seed (dropout.cpp)
+  m.def("dropout_mask(Tensor like, float p, int seed) -> Tensor");
   m.def(
       "adam_step_(Tensor(a!)[] params, Tensor(b!)[] grads, Tensor(c!)[] exp_avgs, "
       "Tensor(d!)[] exp_avg_sqs, Tensor(e!)[] steps, float lr, float beta1, float beta2, "

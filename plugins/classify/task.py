@@ -109,7 +109,7 @@ class ClassifyTask(Task):
                                  pad_index=encoder.pad_index, pass_indices=ctx.cell_takes_indices)
         return SequenceClassifier(input_layer, cell, hidden_size=m.hidden_size, bidirectional=m.bidirectional,
                                   num_classes=len(self.labels), dropout=m.head_dropout,
-                                  input_dropout=m.input_dropout)
+                                  input_dropout=m.input_dropout, fold_embedding=ctx.cell_folds_embedding)
 
     def loss(self, model, batch: Batch) -> torch.Tensor:
         logits = model(batch.inputs, batch.lengths)

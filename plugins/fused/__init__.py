@@ -13,7 +13,9 @@ from seqkit import hookimpl
 def make_fused_gru(input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
                    bidirectional: bool = False, **options):
     """:class:`seqkit.nn.FusedGRU`: nn.GRU's parameters and state_dict, fused kernels. Registered
-    with the ``indices`` capability: one-hot input may arrive as symbol indices (W_ih column gather)."""
+    with the ``indices`` capability (one-hot input may arrive as symbol indices: a W_ih column
+    gather) and the ``embedding`` one (``cell(indices, embedding=E)`` folds a learned embedding
+    into the input projection: a gather of ``W_ih @ E^T``)."""
     from seqkit.nn.fused_gru import FusedGRU
 
     if num_layers == 1:
@@ -30,5 +32,5 @@ def seqkit_register_collators(register):
 
 @hookimpl
 def seqkit_register_cells(register):
-    register("fused-gru", make_fused_gru, capabilities={"indices"},
+    register("fused-gru", make_fused_gru, capabilities={"indices", "embedding"},
              help="GRU with fused C++ forward/backward on packed batches; nn.GRU weights and state_dict")

@@ -64,7 +64,8 @@ class RunConfig:
     dropout: float = option(0.0, type=float, **_UNIT, help="Dropout between cell layers.")
     head_dropout: float = option(0.3, type=float, **_UNIT, help="Dropout before the output head.")
     input_dropout: float = option(0.3, type=float, **_UNIT,
-                                  help="Dropout on the embedded input rows (learned embeddings; not one-hot).")
+                                  help="Embedding dropout: one mask over the embedding table per batch (learned "
+                                       "embeddings; not one-hot).")
     embedding_dim: int = option(64, type=int, min=1, help="Embedding width (index encoders).")
     epochs: int = option(12, type=int, min=1, help="Passes over the training split.")
     batch_size: int = option(64, type=int, min=1, help="Examples per batch (per process with --nproc).")

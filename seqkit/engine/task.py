@@ -60,7 +60,9 @@ class TaskContext:
       ``hidden_size``, ``num_layers``, ``bidirectional`` other than the run's).
     - ``make_collator(encoder, labels=None)``: the configured collator.
     - ``cell_capabilities``: what the cell's registration declared (``"indices"``: it
-      takes symbol indices where one-hot rows are meant).
+      takes symbol indices where one-hot rows are meant; ``"embedding"``: it takes symbol
+      indices with ``embedding=`` a ``[num_symbols, input_size]`` table and folds the table
+      into its input projection, equal to being fed the embedded rows).
     - ``encoder``: the fitted encoder (None before the engine has fitted it).
     """
 
@@ -82,6 +84,11 @@ class TaskContext:
     def cell_takes_indices(self) -> bool:
         """Whether the cell declared that it takes symbol indices for one-hot input."""
         return "indices" in self.cell_capabilities
+
+    @property
+    def cell_folds_embedding(self) -> bool:
+        """Whether the cell declared that it folds an embedding table (``cell(x, embedding=E)``)."""
+        return "embedding" in self.cell_capabilities
 
     @classmethod
     def from_config(cls, config: "RunConfig", *, encoder: Any = None, device: Any = None) -> "TaskContext":

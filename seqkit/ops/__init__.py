@@ -12,11 +12,13 @@ Public API:
 - :func:`backend` -> ``"cpp"`` or ``"reference"``; :func:`backend_reason`
 - :func:`encode_pack` (list of str -> PackedSequence), :mod:`seqkit.ops.encode_pack`
 - :func:`encode_pack_corpus` (flat pre-encoded corpus + row indices -> PackedSequence)
-- :func:`gru_layer` (one GRU layer, one direction, on packed data; differentiable),
+- :func:`gru_layer` (one GRU layer, one direction, on packed data; differentiable) and
+  :func:`gru_layer_bidir` (both directions of a layer, side by side on the CPU),
   :mod:`seqkit.ops.gru`
+- :func:`dropout` (``F.dropout`` with masks from one compiled op), :mod:`seqkit.ops.dropout`
 
 The compiled ops are ``torch.ops.seqkit.encode_pack_corpus``, ``gru_forward``,
-``gru_backward`` and ``adam_step_`` (:mod:`seqkit.nn.optim`); each op's module registers
+``gru_backward``, ``gru_bidir_forward``, ``gru_bidir_backward``, ``dropout_mask`` and ``adam_step_`` (:mod:`seqkit.nn.optim`); each op's module registers
 its fake kernel and autograd formula (``torch.library.register_fake`` /
 ``register_autograd``) when the extension loads.
 """
@@ -24,6 +26,8 @@ from __future__ import annotations
 
 from .runtime import backend, backend_reason
 from .encode_pack import encode_pack, encode_pack_corpus
-from .gru import gru_layer
+from .dropout import dropout
+from .gru import gru_layer, gru_layer_bidir
 
-__all__ = ["backend", "backend_reason", "encode_pack", "encode_pack_corpus", "gru_layer"]
+__all__ = ["backend", "backend_reason", "dropout", "encode_pack", "encode_pack_corpus", "gru_layer",
+           "gru_layer_bidir"]

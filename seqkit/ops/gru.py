@@ -3,7 +3,10 @@
 It runs ``torch.ops.seqkit.gru_forward`` (C++ on the CPU, CUDA where built) where the
 backend is ``cpp`` and the tensors suit the kernel, else the pure-PyTorch reference;
 :func:`register_python_side` registers the fake kernels of ``gru_forward`` and
-``gru_backward`` and the autograd formula of ``gru_forward`` (which calls ``gru_backward``).
+``gru_backward`` and the autograd formula of ``gru_forward`` (which calls ``gru_backward``),
+and the fake kernels of the bidirectional ops.
+:func:`gru_layer_bidir` runs both directions of a bidirectional layer, on the CPU at the same
+time (``seqkit::gru_bidir_forward``: one direction per thread) where that pays.
 """
 from __future__ import annotations
 
@@ -34,14 +37,9 @@ def gru_layer(input: Tensor, batch_sizes: Tensor, h0: Tensor, w_ih: Tensor, w_hh
     """
     dev = w_hh.device.type
     cpp = runtime.backend() == "cpp"
-    if (cpp and dev == "cpu" and input.device.type == "cpu" and w_hh.dtype == torch.float32
-            and _autocast_bf16_cpu()):
-        # mixed precision: bf16 operands for the GEMMs (the weights cast here, differentiably,
-        # as autocast casts a Linear's), float32 input, state, gates and outputs
-        x = input.float() if input.is_floating_point() else input
-        out, h_n, _, _ = torch.ops.seqkit.gru_forward(
-            x, batch_sizes, h0.float(), w_ih.to(torch.bfloat16), w_hh.to(torch.bfloat16),
-            None if b_ih is None else b_ih.float(), None if b_hh is None else b_hh.float(), bool(reverse))
+    if _mixed_cpu(cpp, input, w_hh):
+        x, bs, h, w = _mixed_args(input, h0, (w_ih, w_hh, b_ih, b_hh), batch_sizes=batch_sizes)
+        out, h_n, _, _ = torch.ops.seqkit.gru_forward(x, bs, h, *w, bool(reverse))
         return out, h_n
     if (cpp and input.device.type == dev
             and (dev == "cpu" or (dev == "cuda" and runtime.has_cuda_kernels()
@@ -52,6 +50,63 @@ def gru_layer(input: Tensor, batch_sizes: Tensor, h0: Tensor, w_ih: Tensor, w_hh
                                                       bool(reverse))
         return out, h_n
     return _gru_layer_reference(input, batch_sizes, h0, w_ih, w_hh, b_ih, b_hh, bool(reverse))
+
+
+def gru_layer_bidir(input: Tensor, batch_sizes: Tensor, h0: Tensor, h0_reverse: Tensor,
+                    weights: Tuple[Optional[Tensor], ...], weights_reverse: Tuple[Optional[Tensor], ...],
+                    embedding: Optional[Tensor] = None) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Both directions of a bidirectional layer: ``(output, output_reverse, h_n, h_n_reverse)``.
+
+    Equal to ``gru_layer(..., reverse=False)`` and ``gru_layer(..., reverse=True)`` on the same
+    input (``weights`` = ``(w_ih, w_hh, b_ih, b_hh)`` of each direction, biases may be None).
+    With ``embedding`` E (``[V, I]``; ``input`` is then symbol indices), equal to feeding the
+    rows ``E[input]``: the input projection is folded into a gather of ``W_ih @ E^T``, and E
+    gets its gradient.
+    On the CPU with the compiled backend and two or three threads, one op runs the two
+    recurrences at the same time, one per thread, each on the whole batch (a direction split
+    across threads waits on GEMMs of a few rows at every step), the folded tables included;
+    with one thread, four or more (each direction then gets them all), or elsewhere, the two
+    directions run in turn.
+    """
+    if _concurrent(input, weights[1]) and all(
+            w is None or (w.device.type == "cpu" and w.dtype == weights[1].dtype) for w in weights + weights_reverse):
+        if _mixed_cpu(True, input, weights[1]):
+            x, bs, h, wf = _mixed_args(input, h0, weights, batch_sizes=batch_sizes)
+            _, _, h_r, wr = _mixed_args(input, h0_reverse, weights_reverse, batch_sizes=batch_sizes)
+            out = torch.ops.seqkit.gru_bidir_forward(x, bs, h, h_r, *wf, *wr, embedding)
+        else:
+            out = torch.ops.seqkit.gru_bidir_forward(input, batch_sizes, h0, h0_reverse, *weights, *weights_reverse,
+                                                     embedding)
+        return out[0], out[1], out[2], out[3]
+    if embedding is not None:  # folded here: W_ih @ E^T, gathered by the index path
+        weights = (weights[0] @ embedding.t(),) + tuple(weights[1:])
+        weights_reverse = (weights_reverse[0] @ embedding.t(),) + tuple(weights_reverse[1:])
+    out, h_n = gru_layer(input, batch_sizes, h0, *weights, reverse=False)
+    out_r, h_n_r = gru_layer(input, batch_sizes, h0_reverse, *weights_reverse, reverse=True)
+    return out, out_r, h_n, h_n_r
+
+
+def _concurrent(input: Tensor, w_hh: Tensor) -> bool:
+    """Whether gru_layer_bidir runs the directions in one op, one per thread (see there)."""
+    return (runtime.backend() == "cpp" and input.device.type == "cpu" and w_hh.device.type == "cpu"
+            and w_hh.dtype in (torch.float32, torch.float64) and 2 <= torch.get_num_threads() <= 3
+            and (not input.is_floating_point() or input.dtype == w_hh.dtype or _autocast_bf16_cpu()))
+
+
+def _mixed_cpu(cpp: bool, input: Tensor, w_hh: Tensor) -> bool:
+    """Whether the CPU kernel runs in mixed precision here (bf16 autocast, float32 weights)."""
+    return (cpp and w_hh.device.type == "cpu" and input.device.type == "cpu" and w_hh.dtype == torch.float32
+            and _autocast_bf16_cpu())
+
+
+def _mixed_args(input, h0, weights, *, batch_sizes):
+    """Mixed-precision arguments: bf16 operands for the GEMMs (the weights cast here,
+    differentiably, as autocast casts a Linear's), float32 input, state and biases."""
+    w_ih, w_hh, b_ih, b_hh = weights
+    x = input.float() if input.is_floating_point() else input
+    return x, batch_sizes, h0.float(), (w_ih.to(torch.bfloat16), w_hh.to(torch.bfloat16),
+                                        None if b_ih is None else b_ih.float(),
+                                        None if b_hh is None else b_hh.float())
 
 
 def _autocast_bf16_cpu() -> bool:
@@ -142,3 +197,30 @@ def register_python_side() -> None:
                 g_bhh if need[6] and ctx.bias[1] else None, None)
 
     torch.library.register_autograd("seqkit::gru_forward", _backward, setup_context=_setup_context)
+    _register_bidir()
+
+
+def _register_bidir() -> None:
+    """Fake kernels of ``gru_bidir_forward`` / ``gru_bidir_backward`` (the forward's autograd is
+    registered in C++, csrc/torch/gru_bidir.cpp: a Python formula cost 0.2 ms a step)."""
+
+    @torch.library.register_fake("seqkit::gru_bidir_forward")
+    def _bidir_forward_fake(input, batch_sizes, h0, h0_reverse, w_ih, w_hh, b_ih, b_hh, w_ih_reverse,
+                            w_hh_reverse, b_ih_reverse, b_hh_reverse, embedding=None):
+        n, h = input.shape[0], w_hh.shape[1]
+        return (h0.new_empty((n, h)), h0.new_empty((n, h)), h0.new_empty(h0.shape), h0.new_empty(h0.shape),
+                h0.new_empty((n, 4 * h)), h0.new_empty((n, h)), h0.new_empty((n, 4 * h)), h0.new_empty((n, h)))
+
+    @torch.library.register_fake("seqkit::gru_bidir_backward")
+    def _bidir_backward_fake(grad_output, grad_output_reverse, grad_hn, grad_hn_reverse, input, batch_sizes, h0,
+                             h0_reverse, w_ih, w_hh, w_ih_reverse, w_hh_reverse, gates, hprev, gates_reverse,
+                             hprev_reverse, has_bias, input_grad, h0_grad, embedding=None):
+        g = w_hh.shape[0]
+        gin = h0.new_empty(input.shape) if input.is_floating_point() and input_grad else h0.new_empty((0,))
+        gb = (g,) if has_bias else (0,)
+        gh0 = (lambda: h0.new_empty(h0.shape)) if h0_grad else (lambda: h0.new_empty((0,)))
+        per_dir = lambda w_i, w_h: (w_i.new_empty(w_i.shape), w_h.new_empty(w_h.shape), h0.new_empty(gb),
+                                    h0.new_empty(gb))
+        gemb = embedding.new_empty(embedding.shape) if embedding is not None else h0.new_empty((0,))
+        return (gin, gh0(), gh0(), *per_dir(w_ih, w_hh), *per_dir(w_ih_reverse, w_hh_reverse), gemb)
+

@@ -9,7 +9,7 @@
 
 The first call that needs the extension loads it and registers the ops' fake kernels and
 autograd formulas (each op's module does its own: :func:`seqkit.ops.encode_pack.register_python_side`,
-:func:`seqkit.ops.gru.register_python_side`).
+:func:`seqkit.ops.gru.register_python_side`, :func:`seqkit.ops.dropout.register_python_side`).
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def _load_extension(warn: bool = True):
         elif _ext is not None:
             import importlib
 
-            for op in ("encode_pack", "gru"):  # (the package's encode_pack is the function)
+            for op in ("encode_pack", "gru", "dropout"):  # (the package's encode_pack is the function)
                 importlib.import_module(f"{__package__}.{op}").register_python_side()
     return _ext
 

@@ -38,7 +38,8 @@ class Register(Protocol):
     - ``help``: one line for ``seqkit plugins``, ``--help`` and shell completion.
     - ``capabilities``: what the factory's components can do beyond the contract, from
       :data:`seqkit.plugin.registry.CAPABILITIES` (cells: ``"indices"``, it takes symbol
-      indices for one-hot input). Declared here, never read back from the component.
+      indices for one-hot input; ``"embedding"``, it folds a learned embedding table given as
+      ``embedding=``). Declared here, never read back from the component.
     - ``defaults``: tasks only: the run options (RunConfig fields) the task uses where the
       user set nothing, e.g. ``{"dataset": "cmudict", "epochs": 22}``.
     """

@@ -7,7 +7,7 @@ Usage::
     gru = registry.cells.create("gru", input_size=57, hidden_size=128)
     registry.cells.plugin("gru")            # 'seqkit.cells'
     "gru" in registry.cells                 # True
-    registry.cells.entry("fused-gru").capabilities   # frozenset({'indices'})
+    registry.cells.entry("fused-gru").capabilities   # frozenset({'indices', 'embedding'})
 
 Each registry calls its hook (``seqkit_register_<plural>``) in every plugin the first
 time it is used (see :mod:`seqkit.plugin.manager` for discovery and load order). A name
@@ -42,6 +42,9 @@ CAPABILITIES: Mapping[str, Mapping[str, str]] = MappingProxyType({
     "cell": MappingProxyType({
         "indices": "takes integer symbol indices where one-hot rows are meant (its first layer gathers "
                    "W_ih columns); the model then hands it the indices",
+        "embedding": "takes integer symbol indices with embedding=E, a [num_symbols, input_size] table, "
+                     "and gives what it gives for the rows E[indices] (folding E into its input "
+                     "projection); a model with a learned embedding then hands it the indices and E",
     }),
 })
 

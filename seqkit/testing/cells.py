@@ -16,6 +16,8 @@ rows are meant). It runs only for a cell that declares it: a registered name thr
 registration (``register("fused-gru", make_fused_gru, capabilities={"indices"})``), a
 plain callable through ``capabilities={"indices"}`` given to :func:`cell_checks` or
 :func:`check_cell`; without it the check is skipped, naming the capability.
+``embedding_input`` checks the ``"embedding"`` capability the same way: ``cell(indices,
+embedding=E)`` must give what ``cell(E[indices])`` gives, outputs and gradients.
 """
 from __future__ import annotations
 
@@ -475,6 +477,45 @@ def _cell_index_input(ctx: _Ctx) -> None:
                           f"equal h_n from one-hot rows ({_maxdiff(a, b)})")
 
 
+def _cell_embedding_input(ctx: _Ctx) -> None:
+    """Cells that declare the ``embedding`` capability: ``cell(indices, embedding=E)`` gives
+    the output, h_n and the gradient of E that ``cell(E[indices])`` gives, packed and padded."""
+    from torch.nn.utils.rnn import PackedSequence
+
+    if "embedding" not in ctx.extra["capabilities"]():
+        hint = ("registered without capabilities={'embedding'}" if ctx.target.startswith("'")
+                else "pass capabilities={'embedding'} to check a cell that folds an embedding")
+        raise _Unsupported(f"the cell does not declare the 'embedding' capability ({hint})")
+    table = torch.randn(7, ctx.extra["input_size"], generator=torch.Generator().manual_seed(4))
+    for cfg in ctx.extra["configs"]:
+        try:
+            cell = _make_cell(ctx, cfg).eval()
+        except _Unsupported:
+            continue
+        for what, idx, _ in _index_batches(7):
+            where = f"the 'embedding' capability ({cfg.describe()}, {what} input)"
+            e1, e2 = table.clone().requires_grad_(), table.clone().requires_grad_()
+            try:
+                oe, he = cell(idx, embedding=e1)
+            except Exception as exc:  # a cell that declares the capability but cannot take it
+                _fail(f"{where}: cell(indices, embedding=E) must be accepted, got {type(exc).__name__}: "
+                      f"{(str(exc).strip().splitlines() or [''])[0]}")
+            rows = PackedSequence(e2[idx.data], idx.batch_sizes, idx.sorted_indices, idx.unsorted_indices) \
+                if what == "packed" else e2[idx]
+            orow, hrow = cell(rows)
+            a, b = (oe.data, orow.data) if what == "packed" else (oe, orow)
+            if not _close(a.detach(), b.detach(), atol=_ATOL, rtol=_RTOL):
+                _fail(f"{where}: the output must equal that of the embedded rows E[indices] ({_maxdiff(a, b)})")
+            for x, y in zip(_states(he), _states(hrow)):
+                if not _close(x.detach(), y.detach(), atol=_ATOL, rtol=_RTOL):
+                    _fail(f"{where}: h_n must equal that of the embedded rows ({_maxdiff(x, y)})")
+            (a.sum() + sum(x.sum() for x in _states(he))).backward()
+            (b.sum() + sum(y.sum() for y in _states(hrow))).backward()
+            if not _close(e1.grad, e2.grad, atol=_ATOL, rtol=_RTOL):
+                _fail(f"{where}: the gradient of E must equal that through the embedded rows "
+                      f"({_maxdiff(e1.grad, e2.grad)})")
+
+
 _CELL_PER_CONFIG = (
     ("shapes_padded", _cell_shapes_padded),
     ("shapes_packed", _cell_shapes_packed),
@@ -510,7 +551,7 @@ def cell_checks(factory: Callable | str, *, input_size: int = 5, hidden_size: in
 
     ``capabilities``: what a plain callable declares (``{"indices"}``: it takes int64
     symbol indices for one-hot rows; ``index_input`` then checks that claim, and skips
-    without it). A registered name's capabilities are those of its registration, so
+    without it; ``{"embedding"}``: it folds ``embedding=E``, checked by ``embedding_input``). A registered name's capabilities are those of its registration, so
     passing ``capabilities=`` with a name is a ``ValueError``.
     """
     fn, target = _resolve("cell", factory)
@@ -527,6 +568,7 @@ def cell_checks(factory: Callable | str, *, input_size: int = 5, hidden_size: in
             out.append((full, Check("cell", full, _bind(func, cfg), ctx)))
     out.append(("dropout_between_layers", Check("cell", "dropout_between_layers", _cell_dropout, ctx)))
     out.append(("index_input", Check("cell", "index_input", _cell_index_input, ctx)))
+    out.append(("embedding_input", Check("cell", "embedding_input", _cell_embedding_input, ctx)))
     return out
 
 

@@ -476,9 +476,35 @@ ONE = [CellConfig("uni")]
 
 
 def test_index_input_runs_for_a_registered_cell_that_declares_indices():
-    assert registry.cells.entry("fused-gru").capabilities == {"indices"}
+    assert registry.cells.entry("fused-gru").capabilities == {"indices", "embedding"}
     report = check_cell("fused-gru", configs=CELL_CONFIGS[:2])
     assert report.ok and report["index_input"].status == "passed"
+
+
+def test_embedding_input_runs_for_fused_gru_and_skips_for_gru():
+    report = check_cell("fused-gru", configs=CELL_CONFIGS[:2])
+    assert report.ok and report["embedding_input"].status == "passed"
+    reason = check_cell("gru", configs=ONE)["embedding_input"].reason
+    assert reason.startswith("the cell does not declare the 'embedding' capability")
+
+
+def test_embedding_input_catches_a_cell_that_folds_wrongly():
+    """A cell that claims the capability but scales the table is caught, naming the claim."""
+    from torch.nn.utils.rnn import PackedSequence
+
+    class Wrong(torch.nn.GRU):
+        def forward(self, x, hx=None, *, embedding=None):
+            if embedding is None:
+                return super().forward(x, hx)
+            table = embedding * 1.5
+            rows = PackedSequence(table[x.data], *x[1:]) if isinstance(x, PackedSequence) else table[x]
+            return super().forward(rows, hx)
+
+    def make(input_size, hidden_size, num_layers=1, dropout=0.0, bidirectional=False):
+        return Wrong(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional)
+
+    with pytest.raises(Exception, match="'embedding' capability .*must equal that of the embedded rows"):
+        check_cell(make, configs=ONE, capabilities={"embedding"})
 
 
 def test_index_input_skips_a_cell_that_declares_nothing():
@@ -508,7 +534,7 @@ def test_registered_capabilities_come_from_the_entry(fresh_registry):
 
 
 def test_unknown_capability_is_refused():
-    with pytest.raises(ValueError, match="unknown cell capabilities 'telepathy'.*can declare: 'indices'"):
+    with pytest.raises(ValueError, match="unknown cell capabilities 'telepathy'.*can declare: 'embedding', 'indices'"):
         cell_checks(make_fused_gru, capabilities={"telepathy"})
 
 

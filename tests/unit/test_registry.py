@@ -188,7 +188,7 @@ def test_capabilities_and_task_defaults_are_declared_where_the_factory_is_regist
     assert not fresh_registry.tasks.entry("classify").defaults
     fresh_registry.cells.register("gather-gru", lambda **kw: None, capabilities={"indices"})
     assert fresh_registry.cells.entry("gather-gru").capabilities == {"indices"}
-    with pytest.raises(RegistryError, match="declares unknown capabilities telepathy .*can declare: indices"):
+    with pytest.raises(RegistryError, match="declares unknown capabilities telepathy .*can declare: embedding, indices"):
         fresh_registry.cells.register("odd", lambda **kw: None, capabilities={"telepathy"})
     with pytest.raises(RegistryError, match="encoder 'odd' .* declares unknown capabilities indices .*none"):
         fresh_registry.encoders.register("odd", lambda **kw: None, capabilities="indices")
