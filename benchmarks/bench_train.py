@@ -23,7 +23,7 @@ option at its default (learned 64-wide embedding, bidirectional, input and head 
 0.3, label smoothing 0.1), at the given ``--batch``, ``--hidden``, ``--threads``; rows 1
 and 2 (the course's own loops) are then left out, since they train the course's model.
 
-The engine rows run in ``--rounds`` rounds (default 3), each round training every row
+The engine rows run in ``--rounds`` rounds (default 5), each round training every row
 once in turn, so a slow spell of a shared machine falls on all rows alike: a row's
 figures are the medians over its rounds' epochs, and its ratio is the median of the
 per-round ratios (each round's ratio printed too). Example::
@@ -198,9 +198,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default=str(DEFAULT_DATA), help="name2lang names/ directory")
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=3, help="rounds of the engine rows, each row once per round")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of the engine rows, each row once per round")
     ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--batch", type=int, default=None,
+                    help="batch size (default: 256 for --model course, seqkit run's 64 for --model defaults)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--course-names", type=int, default=512, help="names for the unbatched course loop")
     ap.add_argument("--course-batches", type=int, default=8, help="batches for the batched course loop")
@@ -210,6 +211,8 @@ def main(argv=None):
     ap.add_argument("--no-bf16", dest="bf16", action="store_false", help="skip the --precision bf16 rows")
     ap.add_argument("--json", default=None, help="write the results here")
     args = ap.parse_args(argv)
+    if args.batch is None:
+        args.batch = 256 if args.model == "course" else 64
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
