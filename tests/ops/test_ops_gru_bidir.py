@@ -157,3 +157,26 @@ def test_bidir_op_refuses_an_embedding_with_float_rows():
     x, bs, h0, h0r, wf, wr, _ = _case("dense", torch.float32)
     with pytest.raises(ValueError, match="embedding .* needs symbol indices"):
         torch.ops.seqkit.gru_bidir_forward(x, bs, h0, h0r, *wf, *wr, torch.randn(9, 5))
+
+
+@needs_cpp
+def test_folded_embedding_under_bf16_autocast():
+    """Mixed precision (bf16 products, float32 state) with the folded embedding, both
+    directions in one op: within bf16's rounding of nn.GRU in float32, gradients of E too."""
+    torch.manual_seed(0)
+    V, E, H = 20, 16, 32
+    ref = nn.GRU(E, H, bidirectional=True)
+    fused = FusedGRU(E, H, bidirectional=True)
+    fused.load_state_dict(ref.state_dict())
+    table = torch.randn(V, E)
+    e_ref, e_fused = table.clone().requires_grad_(), table.clone().requires_grad_()
+    packed = pack_sequence([torch.randint(0, V, (n,)) for n in [7, 5, 3, 1]])
+    with num_threads(2):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            _, h = fused(packed, embedding=e_fused)
+        h.sum().backward()
+        _, h_ref = ref(PackedSequence(e_ref[packed.data], packed.batch_sizes))
+        h_ref.sum().backward()
+    assert h.dtype == torch.float32
+    assert (h - h_ref).abs().max() <= 2e-2
+    assert ((e_fused.grad - e_ref.grad).abs().max() / e_ref.grad.abs().max()) <= 2e-2
