@@ -6,8 +6,7 @@ import json
 
 import click
 
-from ..errors import SeqkitError
-from .params import CLIError
+from .params import CLIError, one_line_errors
 
 FORMATS = ("onnx", "torchscript", "exported-program")
 
@@ -31,12 +30,8 @@ def export_command(checkpoint, fmt, output, as_json):
     from ..engine.export import export_run
     from ..engine.inference import load_run
 
-    try:
+    with one_line_errors(output, "choose another -o"):
         paths = export_run(load_run(checkpoint), fmt, output)
-    except SeqkitError as exc:
-        raise CLIError(str(exc)) from None
-    except OSError as exc:
-        raise CLIError(f"{exc.filename or output}: {exc.strerror}; choose another -o") from None
     if as_json:
         click.echo(json.dumps(paths))
         return

@@ -9,9 +9,9 @@ import json
 
 import click
 
-from ..errors import ConfigError, SeqkitError
+from ..errors import ConfigError
 from ..options import parse_component_options
-from .params import CLIError, click_option, explicit
+from .params import CLIError, click_option, explicit, one_line_errors
 
 
 def _shared_params() -> tuple[list[click.Parameter], list]:
@@ -42,11 +42,9 @@ def _load(checkpoint: str, device: str, task_options: dict):
     from ..engine.config import RunConfig
     from ..engine.inference import load_run
 
-    try:
+    with one_line_errors():
         RunConfig(device=device).validate()  # --device is checked as seqkit run checks it
         return load_run(checkpoint, device=device, task_options=task_options)
-    except SeqkitError as exc:
-        raise CLIError(str(exc)) from None
 
 
 def predict_command() -> click.Command:
@@ -60,10 +58,8 @@ def predict_command() -> click.Command:
         from ..engine.inference import predict
 
         loaded = _load(checkpoint, device, _task_options(infer, values))
-        try:
+        with one_line_errors():
             results = predict(loaded, list(names), top_k=top_k)
-        except SeqkitError as exc:
-            raise CLIError(str(exc)) from None
         if as_json:
             click.echo(json.dumps([{"text": n, "predictions": r} for n, r in zip(names, results)]))
             return
@@ -94,10 +90,8 @@ def eval_command() -> click.Command:
             raise CLIError(f"seqkit eval: -o takes task options only (task.KEY=VALUE), got "
                            f"{', '.join(sorted(set(extra) - {'task'}))}")
         loaded = _load(checkpoint, device, _task_options(infer, values, extra.get("task")))
-        try:
+        with one_line_errors():
             metrics = evaluate_run(loaded, data)
-        except SeqkitError as exc:
-            raise CLIError(str(exc)) from None
         if as_json:
             click.echo(json.dumps(metrics))
             return

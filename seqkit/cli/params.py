@@ -9,6 +9,8 @@ one-line error wherever it comes from (flag, ``-o``, Python).
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 import click
 
@@ -26,6 +28,20 @@ class CLIError(click.ClickException):
 
     def show(self, file=None) -> None:
         click.echo(f"seqkit: error: {self.format_message()}", file=file or sys.stderr)
+
+
+@contextmanager
+def one_line_errors(path: str | None = None, fix: str = "") -> Iterator[None]:
+    """A SeqkitError inside becomes a :class:`CLIError` (its one line, exit 2); with ``path``,
+    an OSError too, naming the file (or ``path``), the system's reason and ``fix``."""
+    try:
+        yield
+    except SeqkitError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:
+        if path is None:
+            raise
+        raise CLIError(f"{exc.filename or path}: {exc.strerror}; {fix}") from None
 
 
 class RegistryChoice(click.ParamType):

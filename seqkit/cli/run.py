@@ -11,9 +11,9 @@ import sys
 
 import click
 
-from ..errors import ConfigError, SeqkitError
+from ..errors import ConfigError
 from ..options import parse_component_options
-from .params import CLIError, click_option, explicit
+from .params import CLIError, click_option, explicit, one_line_errors
 
 _ARGV: list[str] | None = None
 
@@ -96,25 +96,20 @@ def _run(core, plugin, options, as_json, nproc, values) -> None:
 
     config, given = _config(core, plugin, options, values)
     if nproc > 1 and os.environ.get("WORLD_SIZE") is None:
-        try:
+        with one_line_errors():
             config.validate()
-        except SeqkitError as exc:
-            raise CLIError(str(exc)) from None
         from ..engine.launch import launch_torchrun
 
         sys.exit(launch_torchrun(nproc, _run_args()))
     from ..engine.auto import resolve_auto
     from ..engine.trainer import train
 
-    try:  # -o values in the types the components take, before and after the task's defaults and auto
+    # -o values in the types the components take, before and after the task's defaults and auto
+    with one_line_errors(config.out, "choose another --out"):
         config.check_owners()
         config = apply_task_defaults(typed_component_options(config), given)
         config = typed_component_options(resolve_auto(config, warn=_warn))
         metrics = train(config)
-    except SeqkitError as exc:
-        raise CLIError(str(exc)) from None
-    except OSError as exc:
-        raise CLIError(f"{exc.filename or config.out}: {exc.strerror}; choose another --out") from None
     if as_json:
         click.echo(json.dumps(metrics))
     elif not config.quiet:

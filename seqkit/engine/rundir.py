@@ -205,9 +205,8 @@ def config_differences(saved: dict, config: RunConfig) -> list[str]:
     return diffs
 
 
-def _legacy_fingerprint(train_ds, test_ds) -> str:
-    """The fingerprint of state.pt files written before texts were covered: labels, split
-    sizes, lengths and label codes."""
+def _fingerprint(train_ds, test_ds, *, contents: bool) -> str:
+    """labels, split sizes, lengths, label codes and, with ``contents``, the texts and targets."""
     h = hashlib.sha256()
     h.update(json.dumps(list(getattr(train_ds, "labels", None) or [])).encode())
     for part in (train_ds, test_ds):
@@ -215,7 +214,15 @@ def _legacy_fingerprint(train_ds, test_ds) -> str:
         h.update(np.ascontiguousarray(part.lengths(), dtype=np.int64).tobytes())
         if hasattr(part, "label_indices"):
             h.update(np.ascontiguousarray(part.label_indices(), dtype=np.int64).tobytes())
+        if contents:
+            _hash_contents(h, part)
     return h.hexdigest()
+
+
+def _legacy_fingerprint(train_ds, test_ds) -> str:
+    """The fingerprint of state.pt files written before texts were covered: labels, split
+    sizes, lengths and label codes."""
+    return _fingerprint(train_ds, test_ds, contents=False)
 
 
 def _hash_strings(h, values) -> None:
@@ -246,15 +253,7 @@ def data_fingerprint(train_ds, test_ds) -> str:
     """What a resume must find unchanged: labels, split sizes, lengths, label codes and the
     contents: every text (a corpus's text hashes with its symbol table, or the texts) and
     every target that is not a class label (seq2seq's token sequences)."""
-    h = hashlib.sha256()
-    h.update(json.dumps(list(getattr(train_ds, "labels", None) or [])).encode())
-    for part in (train_ds, test_ds):
-        h.update(np.int64(len(part)).tobytes())
-        h.update(np.ascontiguousarray(part.lengths(), dtype=np.int64).tobytes())
-        if hasattr(part, "label_indices"):
-            h.update(np.ascontiguousarray(part.label_indices(), dtype=np.int64).tobytes())
-        _hash_contents(h, part)
-    return FINGERPRINT_VERSION + h.hexdigest()
+    return FINGERPRINT_VERSION + _fingerprint(train_ds, test_ds, contents=True)
 
 
 def fingerprint_matches(saved: str | None, fingerprint: str, train_ds, test_ds) -> bool:
