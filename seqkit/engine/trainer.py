@@ -418,12 +418,14 @@ class Trainer:
             self.world, [sums.loss_sum, sums.n_sum, sums.examples, sums.tokens], device=self.device)
         state.examples_seen += int(examples)
         state.tokens_seen += int(tokens)
+        t_eval = time.perf_counter()
         metrics = evaluate_distributed(task, self.final_model, self.test_loader, self.full_test_loader, self.device,
                                        self.world, self.precision, final=epoch == config.epochs)
+        eval_seconds = time.perf_counter() - t_eval
         rate = examples / max(1e-9, seconds)
         record = {"epoch": epoch, "train_loss": loss_sum / max(1, n_sum), "test_loss": metrics["loss"],
                   **{k: v for k, v in task.epoch_record(metrics).items() if k != "loss"},
-                  "lr": self.opt.param_groups[0]["lr"], "epoch_seconds": seconds,
+                  "lr": self.opt.param_groups[0]["lr"], "epoch_seconds": seconds, "eval_seconds": eval_seconds,
                   "names_per_second": rate,
                   "tokens_per_second": tokens / max(1e-9, seconds), "nonfinite_steps_skipped": state.nonfinite}
         state.history.append(record)
@@ -473,6 +475,10 @@ class Trainer:
             "precision": self.precision,
             "train_seconds": state.train_seconds,
             "wall_seconds": time.perf_counter() - self.t_start,
+            # the last evaluation (the final one: a task may decode more there, e.g. seq2seq's beam)
+            # and all of them (per epoch in history.jsonl); not part of train_seconds
+            "eval_seconds": state.history[-1].get("eval_seconds", 0.0) if state.history else 0.0,
+            "eval_seconds_total": sum(r.get("eval_seconds", 0.0) for r in state.history),
             "names_per_second": rate,  # examples (texts) per second, whatever the task
             "tokens_per_second": state.tokens_seen / max(1e-9, state.train_seconds),
             "parameters": self.n_params,

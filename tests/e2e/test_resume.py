@@ -23,7 +23,7 @@ from conftest import run_seqkit, wait_for_state
 pytestmark = pytest.mark.slow  # real runs, killed and resumed
 
 #: metrics that measure time or describe the run's history, not its result
-VOLATILE = {"train_seconds", "wall_seconds", "names_per_second", "tokens_per_second", "resumed", "config",
+VOLATILE = {"train_seconds", "wall_seconds", "eval_seconds", "eval_seconds_total", "names_per_second", "tokens_per_second", "resumed", "config",
             "environment"}
 
 
@@ -48,7 +48,7 @@ def _result(out: Path) -> dict:
 
 def _history(out: Path) -> list[dict]:
     rows = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
-    timing = {"epoch_seconds", "names_per_second", "tokens_per_second"}
+    timing = {"epoch_seconds", "eval_seconds", "names_per_second", "tokens_per_second"}
     return [{k: v for k, v in r.items() if k not in timing} for r in rows]
 
 
