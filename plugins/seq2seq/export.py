@@ -6,7 +6,8 @@
   source positions are real, and the decoder's initial state (``K`` is 2 for an LSTM
   decoder, (h, c), else 1).
 - ``decoder``: ``(tokens [B] int64, state, memory, keys, mask) -> (log_probs [B, V], state)``:
-  one step of the decoder from the previous token (``<s>`` = 1 first).
+  one step of the decoder from the previous token (``<s>`` = 1 first). With the attention
+  fed to a second decoder layer (``-o task.feed=layer``) ``L`` counts that layer too (last).
 
 Greedy decoding is a loop over the decoder step: feed ``<s>``, take the argmax, stop at
 ``</s>`` (2) or after ``2 * longest source + 10`` steps, as ``seqkit predict --beam 1`` does
@@ -37,7 +38,7 @@ class EncoderGraph(nn.Module):
         self.cell = exportable_cell(model.encoder)
         self.bridge = _frozen(model.bridge)
         self.keys = _frozen(model.keys) if model.attention else nn.Identity()
-        self.layers, self.hidden = int(model.decoder_layers), int(model.decoder_hidden)
+        self.layers, self.hidden = int(model.state_layers), int(model.decoder_hidden)
         self.lstm = bool(model.decoder_is_lstm)
 
     def forward(self, indices: torch.Tensor, lengths: torch.Tensor
@@ -73,24 +74,50 @@ class _LSTMStep(nn.Module):
         return out, torch.stack([h, c])
 
 
+class _NoStep(nn.Module):
+    """Stands in for an absent cell (TorchScript compiles every branch)."""
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return x, state
+
+
+def _step_module(module: nn.Module) -> nn.Module:
+    cell = plain_cell(module)
+    return _LSTMStep(cell) if isinstance(cell, nn.LSTM) else _GRUStep(cell)
+
+
 class DecoderStepGraph(nn.Module):
     """One decoder step: previous tokens and state -> log-probabilities of the next token."""
 
     def __init__(self, model):
         super().__init__()
         self.embedding = _frozen(model.target_embedding)
-        cell = plain_cell(model.decoder)
-        self.step = _LSTMStep(cell) if isinstance(cell, nn.LSTM) else _GRUStep(cell)
+        self.step = _step_module(model.decoder)
         self.attention = bool(model.attention)
         self.combine = _frozen(model.combine) if model.attention else nn.Identity()
+        self.feed = model.feed
+        self.fed_step = _step_module(model.feed_cell) if model.feed == "layer" else _NoStep()
+        self.layers = int(model.decoder_layers)
         self.out = _frozen(model.out)
 
     def forward(self, tokens: torch.Tensor, state: torch.Tensor, memory: torch.Tensor, keys: torch.Tensor,
                 mask: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        out, state = self.step(self.embedding(tokens).unsqueeze(0), state)
+        x = self.embedding(tokens).unsqueeze(0)  # (1, B, E)
+        first = state if self.feed == "none" else state[:, :self.layers]
+        if self.feed == "input":  # the last attentional vector, kept in h's last row
+            x = torch.cat([x, state[0, self.layers:]], dim=-1)
+        out, first = self.step(x, first)
         dec = out.transpose(0, 1)  # (B, 1, Hd)
         if self.attention:
             scores = torch.bmm(dec, keys.transpose(1, 2)).masked_fill(~mask.unsqueeze(1), float("-inf"))
             context = torch.bmm(torch.softmax(scores, dim=-1), memory)
+            if self.feed == "layer":
+                out, fed = self.fed_step(torch.cat([dec, context], dim=-1).transpose(0, 1),
+                                         state[:, self.layers:].contiguous())
+                dec, first = out.transpose(0, 1), torch.cat([first, fed], dim=1)
             dec = torch.tanh(self.combine(torch.cat([context, dec], dim=-1)))
-        return torch.log_softmax(self.out(dec).squeeze(1).float(), dim=-1), state
+            if self.feed == "input":
+                fed = state[:, self.layers:].clone()
+                fed[0] = dec.transpose(0, 1)
+                first = torch.cat([first, fed], dim=1)
+        return torch.log_softmax(self.out(dec).squeeze(1).float(), dim=-1), first

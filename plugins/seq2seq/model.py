@@ -7,7 +7,20 @@ Data flow (one batch, every time step processed for the whole batch)::
     -> encoder outputs (B, S, De) + source mask, final state -> bridge -> decoder state
     -> decoder cell (any registered cell, unidirectional) stepped over the target
     -> [Luong attention over the encoder outputs, padded source positions masked]
+    -> [feed="layer": a second decoder cell over (decoder output; attention context)]
+    -> [feed="input": the attentional vector fed back into the next step's decoder input]
     -> output layer -> logits (B, T, V)
+
+Attention feeding. With ``feed="none"`` (Luong's attention without input feeding) the
+decoder's recurrence never sees the source after its initial state: attention only
+shapes the readout, so nothing in the state records which letters were already spoken for.
+With ``feed="layer"`` (the arrangement of GNMT's decoder) the first decoder layer's outputs
+query the attention and a second recurrent layer runs over ``[output; context]``: its state
+carries the history of the alignment, while training still runs each layer over the whole
+target in one cell call. With ``feed="input"`` (Luong's input feeding) the decoder's input
+at step t is ``[embedding of token t-1; attentional vector of step t-1]``, so the query of
+the attention itself knows where it attended before; training then steps the decoder one
+target position at a time (one cell call per step).
 
 Targets are ``(B, T)`` int64 in the caller's order: the target tokens followed by
 :data:`EOS` and padded with :data:`PAD`; the decoder input is :data:`BOS` followed by
@@ -121,6 +134,24 @@ def _select_state(state, index: torch.Tensor):
     return state.index_select(1, index)
 
 
+def _split_state(state, layers: int):
+    """A decoder state of ``layers + 1`` layers -> (the first cell's ``layers``, the fed layer's one)."""
+    if isinstance(state, tuple):
+        return tuple(s[:layers] for s in state), tuple(s[layers:].contiguous() for s in state)
+    return state[:layers], state[layers:].contiguous()
+
+
+def _join_state(first, fed):
+    """The inverse of :func:`_split_state`."""
+    if isinstance(first, tuple):
+        return tuple(torch.cat([a, b]) for a, b in zip(first, fed))
+    return torch.cat([first, fed])
+
+
+#: ``Seq2Seq(feed=...)``: how the attention context reaches the decoder's recurrence
+FEEDS = ("none", "layer", "input")
+
+
 class Seq2Seq(nn.Module):
     """Encoder-decoder over registered cells; see the module docstring.
 
@@ -132,13 +163,27 @@ class Seq2Seq(nn.Module):
       against keys projected once per batch (Luong's "general" score), padded source
       positions masked; output ``tanh(W_c [context; h])``. Without it the decoder sees the
       source only through its initial state.
+    - ``feed`` (with attention; module docstring): ``"layer"`` takes ``feed_cell``, a
+      unidirectional one-layer cell over ``decoder_hidden + encoder outputs`` inputs with
+      ``decoder_hidden`` units, run over ``[decoder output; context]``; its output replaces
+      the decoder's in ``W_c [context; h]``. ``"input"`` needs a ``decoder_cell`` over
+      ``embedding_dim + decoder_hidden`` inputs. Either way the decoder state has
+      ``decoder_layers + 1`` layers, initialised by the bridge: the fed layer's state, or
+      (``"input"``) the last attentional vector (in ``h``; an LSTM's ``c`` row is unused).
     """
 
     def __init__(self, *, source_symbols: int, target_symbols: int, encoder_cell: nn.Module,
                  decoder_cell: nn.Module, embedding_dim: int, encoder_hidden: int, decoder_hidden: int,
                  bidirectional: bool, decoder_layers: int = 1, attention: bool = True, input_dropout: float = 0.0,
-                 output_dropout: float = 0.0, source_pad: int = 0):
+                 output_dropout: float = 0.0, source_pad: int = 0, feed: str = "none",
+                 feed_cell: nn.Module | None = None):
         super().__init__()
+        if feed not in FEEDS:
+            raise ValueError(f"feed must be one of {', '.join(FEEDS)}, got {feed!r}")
+        if feed != "none" and not attention:
+            raise ValueError(f"feed={feed!r} (attention feeding) needs attention")
+        if (feed == "layer") != (feed_cell is not None):
+            raise ValueError("feed='layer' takes a feed_cell, and only it does")
         self.source_embedding = nn.Embedding(source_symbols, embedding_dim, padding_idx=source_pad)
         self.target_embedding = nn.Embedding(target_symbols, embedding_dim, padding_idx=PAD)
         self.encoder, self.decoder = encoder_cell, decoder_cell
@@ -146,7 +191,9 @@ class Seq2Seq(nn.Module):
         enc_out = encoder_hidden * (2 if bidirectional else 1)
         self.decoder_layers, self.decoder_hidden = int(decoder_layers), int(decoder_hidden)
         self.decoder_is_lstm = isinstance(decoder_cell, nn.LSTM)
-        self.bridge = nn.Linear(enc_out, decoder_hidden * decoder_layers)
+        self.feed_cell, self.feed = feed_cell, feed
+        self.state_layers = self.decoder_layers + (feed != "none")
+        self.bridge = nn.Linear(enc_out, decoder_hidden * self.state_layers)
         self.attention = bool(attention)
         if self.attention:
             self.keys = nn.Linear(enc_out, decoder_hidden, bias=False)
@@ -171,28 +218,61 @@ class Seq2Seq(nn.Module):
         h = _first_state(h_n)
         d = 2 if self.bidirectional else 1
         final = h[-d:].transpose(0, 1).reshape(h.shape[1], -1)  # last layer, both directions
-        h0 = torch.tanh(self.bridge(final)).view(-1, self.decoder_layers, self.decoder_hidden).transpose(0, 1)
+        h0 = torch.tanh(self.bridge(final)).view(-1, self.state_layers, self.decoder_hidden).transpose(0, 1)
         h0 = h0.contiguous()
         state = (h0, torch.zeros_like(h0)) if self.decoder_is_lstm else h0
         keys = self.keys(memory) if self.attention else None
         return memory, keys, mask, state
 
     # -- decoder ---------------------------------------------------------------------
-    def _readout(self, dec: torch.Tensor, memory, keys, mask) -> torch.Tensor:
-        """Decoder outputs ``(B, T, Hd)`` -> logits ``(B, T, V)``."""
-        if self.attention:
-            scores = torch.bmm(dec, keys.transpose(1, 2))  # (B, T, S)
-            scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
-            weights = torch.softmax(scores, dim=-1)
-            context = torch.bmm(weights, memory)
-            dec = torch.tanh(self.combine(torch.cat([context, dec], dim=-1)))
-        return self.out(self.output_dropout(dec))
+    def _attend(self, query: torch.Tensor, memory, keys, mask) -> torch.Tensor:
+        """Context ``(B, T, De)`` for queries ``(B, T, Hd)``: softmax over the real source positions."""
+        scores = torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
+        scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
+        return torch.bmm(torch.softmax(scores, dim=-1), memory)
+
+    def _decode(self, x: torch.Tensor, state, memory, keys, mask):
+        """The decoder over inputs ``x (T, B, E)`` from ``state``: ``(logits (B, T, V), state)``."""
+        if self.feed == "none":
+            out, state = self.decoder(x, state)
+            dec = out.transpose(0, 1)
+            if self.attention:
+                context = self._attend(dec, memory, keys, mask)
+                dec = torch.tanh(self.combine(torch.cat([context, dec], dim=-1)))
+            return self.out(self.output_dropout(dec)), state
+        if self.feed == "input":
+            return self._decode_input_fed(x, state, memory, keys, mask)
+        first, fed = _split_state(state, self.decoder_layers)
+        out, first = self.decoder(x, first)
+        query = out.transpose(0, 1)
+        context = self._attend(query, memory, keys, mask)
+        out, fed = self.feed_cell(torch.cat([query, context], dim=-1).transpose(0, 1), fed)
+        dec = torch.tanh(self.combine(torch.cat([context, out.transpose(0, 1)], dim=-1)))
+        return self.out(self.output_dropout(dec)), _join_state(first, fed)
+
+    def _decode_input_fed(self, x: torch.Tensor, state, memory, keys, mask):
+        """``feed="input"``: one cell call per target position, each fed the previous
+        step's attentional vector (carried in the last layer of ``state``)."""
+        first, prev = _split_state(state, self.decoder_layers)
+        fed = prev[0][0] if isinstance(prev, tuple) else prev[0]  # (B, Hd)
+        outputs = []
+        for t in range(x.shape[0]):
+            out, first = self.decoder(torch.cat([x[t], fed.to(x.dtype)], dim=-1).unsqueeze(0), first)
+            query = out.transpose(0, 1)  # (B, 1, Hd)
+            context = self._attend(query, memory, keys, mask)
+            attentional = torch.tanh(self.combine(torch.cat([context, query], dim=-1)))
+            outputs.append(attentional)
+            fed = attentional.squeeze(1)
+        dec = torch.cat(outputs, dim=1)
+        last = fed.unsqueeze(0).to(_first_state(prev).dtype)
+        prev = (last, prev[1]) if isinstance(prev, tuple) else last
+        return self.out(self.output_dropout(dec)), _join_state(first, prev)
 
     def _step(self, tokens: torch.Tensor, state, memory, keys, mask):
         """One decoder step for ``tokens (B,)``: ``(logits (B, V), state)``."""
         x = self.input_dropout(self.target_embedding(tokens)).unsqueeze(0)  # (1, B, E)
-        out, state = self.decoder(x, state)
-        return self._readout(out.transpose(0, 1), memory, keys, mask).squeeze(1), state
+        logits, state = self._decode(x, state, memory, keys, mask)
+        return logits.squeeze(1), state
 
     def forward(self, inputs, lengths: torch.Tensor, targets: torch.Tensor, *, teacher_forcing: float = 1.0,
                 generator: torch.Generator | None = None, stepwise: bool = False) -> torch.Tensor:
@@ -203,15 +283,15 @@ class Seq2Seq(nn.Module):
         gold_inputs = torch.cat([bos, targets[:, :-1]], dim=1)  # (B, T)
         if teacher_forcing >= 1.0 and not stepwise:
             x = self.input_dropout(self.target_embedding(gold_inputs)).transpose(0, 1)  # (T, B, E)
-            out, _ = self.decoder(x, state)
-            return self._readout(out.transpose(0, 1), memory, keys, mask)
+            return self._decode(x, state, memory, keys, mask)[0]
         logits = []
         tokens = gold_inputs[:, 0]
+        pad = torch.tensor([PAD], device=targets.device)
         for t in range(targets.shape[1]):
             step_logits, state = self._step(tokens, state, memory, keys, mask)
             logits.append(step_logits)
             if t + 1 < targets.shape[1]:
-                predicted = step_logits.argmax(-1)
+                predicted = step_logits.detach().index_fill(1, pad, float("-inf")).argmax(-1)  # as greedy does
                 if teacher_forcing >= 1.0:
                     tokens = gold_inputs[:, t + 1]
                 elif teacher_forcing <= 0.0:
@@ -235,10 +315,11 @@ class Seq2Seq(nn.Module):
         batch = memory.shape[0]
         tokens = torch.full((batch,), BOS, dtype=torch.long, device=memory.device)
         done = torch.zeros(batch, dtype=torch.bool, device=memory.device)
+        pad = torch.tensor([PAD], device=memory.device)
         steps, logits = [], []
         for _ in range(self.max_steps(lengths, max_len)):
             step_logits, state = self._step(tokens, state, memory, keys, mask)
-            tokens = step_logits.argmax(-1)
+            tokens = step_logits.index_fill(1, pad, float("-inf")).argmax(-1)  # PAD is never a token (as in beam)
             steps.append(tokens)
             logits.append(step_logits)
             done |= tokens == EOS

@@ -10,7 +10,9 @@ Task options (``-o task.KEY=VALUE``, or the ``seqkit run`` flags in brackets):
 ``beam`` [``--beam``], ``teacher_forcing`` [``--teacher-forcing``], ``attention``
 [``--attention/--no-attention``], ``decoder_hidden`` (default: the encoder's output width),
 ``max_len`` (decoding steps; default 2 x source length + 10), ``length_penalty`` (beam
-ranking by logp / length ** penalty; default 0), ``show_errors`` (examples printed).
+ranking by logp / length ** penalty; default 0), ``feed`` (``none``, ``layer`` or ``input``:
+how the attention context reaches the decoder's recurrence, :mod:`.model`), ``show_errors``
+(examples printed).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from seqkit.errors import ConfigError, DataError
 
 from . import DEFAULTS
 from .metrics import best_reference, sequence_metrics
-from .model import BOS, EOS, PAD, UNK, Seq2Seq, Seq2SeqBatch, TargetVocab, decode, masked_cross_entropy, target_tensor
+from .model import BOS, EOS, FEEDS, PAD, UNK, Seq2Seq, Seq2SeqBatch, TargetVocab, decode, masked_cross_entropy, target_tensor
 
 
 def target_tokens(target: Any) -> list[str]:
@@ -83,13 +85,18 @@ class Seq2SeqTask(Task):
 
     def __init__(self, *, beam: int = 5, teacher_forcing: float = 1.0, attention: bool = True,
                  decoder_hidden: int | None = None, max_len: int | None = None, length_penalty: float = 0.0,
-                 show_errors: int = 10):
+                 feed: str = "none", show_errors: int = 10):
         if int(beam) < 1:
             raise ConfigError(f"--beam must be at least 1 (1: greedy), got {beam}")
         if not 0.0 <= float(teacher_forcing) <= 1.0:
             raise ConfigError(f"--teacher-forcing must be in [0, 1], got {teacher_forcing}")
         if decoder_hidden is not None and int(decoder_hidden) < 1:
             raise ConfigError(f"-o task.decoder_hidden must be at least 1, got {decoder_hidden}")
+        if feed not in FEEDS:
+            raise ConfigError(f"-o task.feed must be one of {', '.join(FEEDS)}, got {feed!r}")
+        if feed != "none" and not attention:
+            raise ConfigError(f"-o task.feed={feed} feeds the attention context to the decoder: it needs --attention")
+        self.feed = feed
         self.beam, self.teacher_forcing, self.attention = int(beam), float(teacher_forcing), bool(attention)
         self.decoder_hidden = None if decoder_hidden is None else int(decoder_hidden)
         self.max_len = None if max_len is None else int(max_len)
@@ -153,13 +160,14 @@ class Seq2SeqTask(Task):
         return Seq2SeqCollator(ctx.make_collator(ctx.encoder), self.vocab)
 
     def state_dict(self) -> dict:
-        return {"vocab": self.vocab.state_dict(), "joiner": self.joiner}
+        return {"vocab": self.vocab.state_dict(), "joiner": self.joiner, "feed": self.feed}
 
     def load_state_dict(self, state: dict) -> None:
         if "vocab" not in state:
             raise KeyError("task_state.vocab")
         self.vocab = TargetVocab().load_state_dict(state["vocab"])
         self.joiner = state.get("joiner", " ")
+        self.feed = state.get("feed", "none")  # the model's own architecture (runs before 0.2: none)
 
     # -- model ---------------------------------------------------------------------
     def build_model(self, ctx: TaskContext):
@@ -167,13 +175,17 @@ class Seq2SeqTask(Task):
         m, make_cell = ctx.model, ctx.make_cell
         enc_out = m.hidden_size * (2 if m.bidirectional else 1)
         dec_hidden = self.decoder_hidden or enc_out
+        feed_cell = make_cell(dec_hidden + enc_out, hidden_size=dec_hidden, bidirectional=False, num_layers=1) \
+            if self.feed == "layer" else None
+        decoder_input = m.embedding_dim + (dec_hidden if self.feed == "input" else 0)
         return Seq2Seq(source_symbols=encoder.size, target_symbols=len(self.vocab),
                        encoder_cell=make_cell(m.embedding_dim),
-                       decoder_cell=make_cell(m.embedding_dim, hidden_size=dec_hidden, bidirectional=False),
+                       decoder_cell=make_cell(decoder_input, hidden_size=dec_hidden, bidirectional=False),
                        embedding_dim=m.embedding_dim, encoder_hidden=m.hidden_size,
                        decoder_hidden=dec_hidden, bidirectional=m.bidirectional, decoder_layers=m.layers,
                        attention=self.attention, input_dropout=m.input_dropout,
-                       output_dropout=m.head_dropout, source_pad=encoder.pad_index)
+                       output_dropout=m.head_dropout, source_pad=encoder.pad_index, feed=self.feed,
+                       feed_cell=feed_cell)
 
     def loss(self, model, batch):
         logits = model(batch.inputs, batch.lengths, batch.targets, teacher_forcing=self.teacher_forcing)

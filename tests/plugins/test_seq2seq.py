@@ -69,13 +69,17 @@ class _Enc:
     size, pad_index = 12, 0
 
 
-def tiny_model(cell="gru", attention=True, bidirectional=True, seed=0) -> Seq2Seq:
+def tiny_model(cell="gru", attention=True, bidirectional=True, seed=0, feed="none") -> Seq2Seq:
     torch.manual_seed(seed)
     config = RunConfig(cell=cell, hidden_size=16, bidirectional=bidirectional)
     make_cell = cell_factory(config)
+    enc_out = 32 if bidirectional else 16
+    feed_cell = make_cell(24 + enc_out, hidden_size=24, bidirectional=False, num_layers=1) if feed == "layer" else None
+    decoder_input = 8 + (24 if feed == "input" else 0)
     return Seq2Seq(source_symbols=12, target_symbols=9, encoder_cell=make_cell(8),
-                   decoder_cell=make_cell(8, hidden_size=24, bidirectional=False), embedding_dim=8,
-                   encoder_hidden=16, decoder_hidden=24, bidirectional=bidirectional, attention=attention).eval()
+                   decoder_cell=make_cell(decoder_input, hidden_size=24, bidirectional=False), embedding_dim=8,
+                   encoder_hidden=16, decoder_hidden=24, bidirectional=bidirectional, attention=attention,
+                   feed=feed, feed_cell=feed_cell).eval()
 
 
 def make_batch(src_lengths, tgt_lengths, *, seed=1, pad_to=(0, 0)):
@@ -102,11 +106,15 @@ def test_masked_loss_is_the_mean_over_real_tokens():
     assert float(course) != pytest.approx(float(reference), rel=1e-3)
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_padding_changes_neither_loss_nor_gradients(cell):
+FEED_CASES = [("gru", "none"), ("lstm", "none"), ("gru", "layer"), ("lstm", "layer"), ("gru", "input"),
+              ("lstm", "input")]
+
+
+@pytest.mark.parametrize("cell,feed", FEED_CASES)
+def test_padding_changes_neither_loss_nor_gradients(cell, feed):
     """The same batch padded to longer source and target lengths: same loss, same gradients;
     and the loss is the token-weighted mean of each example's loss alone (no padding at all)."""
-    model = tiny_model(cell)
+    model = tiny_model(cell, feed=feed)
     src_l, tgt_l = [5, 2, 7, 3], [4, 6, 1, 3]
     losses, grads = [], []
     for pad_to in [(0, 0), (4, 5)]:
@@ -129,9 +137,9 @@ def test_padding_changes_neither_loss_nor_gradients(cell):
     assert losses[0] == pytest.approx(sum(alone) / sum(m + 1 for m in tgt_l), rel=1e-5)
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_teacher_forcing_on_and_off(cell):
-    model = tiny_model(cell)
+@pytest.mark.parametrize("cell,feed", FEED_CASES)
+def test_teacher_forcing_on_and_off(cell, feed):
+    model = tiny_model(cell, feed=feed)
     src, lengths, tgt = make_batch([5, 2, 7], [4, 6, 3])
     with torch.no_grad():
         parallel = model(src, lengths, tgt, teacher_forcing=1.0)
@@ -154,9 +162,11 @@ def test_teacher_forcing_on_and_off(cell):
         torch.testing.assert_close(mixed[0], mixed[1])
 
 
-@pytest.mark.parametrize("cell,attention", [("gru", True), ("gru", False), ("lstm", True)])
-def test_beam_of_one_is_greedy_and_beam_scores_are_model_log_probabilities(cell, attention):
-    model = tiny_model(cell, attention=attention)
+@pytest.mark.parametrize("cell,attention,feed", [("gru", True, "none"), ("gru", False, "none"), ("lstm", True, "none"),
+                                                 ("gru", True, "layer"), ("lstm", True, "layer"),
+                                                 ("gru", True, "input"), ("lstm", True, "input")])
+def test_beam_of_one_is_greedy_and_beam_scores_are_model_log_probabilities(cell, attention, feed):
+    model = tiny_model(cell, attention=attention, feed=feed)
     src, lengths, _ = make_batch([5, 2, 7, 4, 1], [1, 1, 1, 1, 1], seed=5)
     greedy, _ = model.greedy(src, lengths, max_len=12)
     beam1 = model.beam(src, lengths, beam=1, max_len=12)
@@ -174,14 +184,46 @@ def test_beam_of_one_is_greedy_and_beam_scores_are_model_log_probabilities(cell,
             assert score == pytest.approx(float(logp[0, torch.arange(tgt.shape[1]), tgt[0]].sum()), abs=1e-4)
 
 
-def test_fused_gru_serves_encoder_and_decoder():
+@pytest.mark.parametrize("feed", ["none", "layer", "input"])
+def test_fused_gru_serves_encoder_and_decoder(feed):
     """--cell fused-gru: the same model as --cell gru (nn.GRU's parameters), run by the fused ops."""
-    ref, fused = tiny_model("gru"), tiny_model("fused-gru")
+    ref, fused = tiny_model("gru", feed=feed), tiny_model("fused-gru", feed=feed)
     assert type(fused.encoder).__name__ == "FusedGRU" and type(fused.decoder).__name__ == "FusedGRU"
+    assert feed != "layer" or type(fused.feed_cell).__name__ == "FusedGRU"
     fused.load_state_dict(ref.state_dict())
     src, lengths, tgt = make_batch([5, 2, 7], [4, 6, 3])
     torch.testing.assert_close(fused(src, lengths, tgt), ref(src, lengths, tgt), rtol=1e-4, atol=1e-5)
     assert fused.greedy(src, lengths, max_len=8)[0] == ref.greedy(src, lengths, max_len=8)[0]
+
+
+@pytest.mark.parametrize("feed", ["layer", "input"])
+def test_attention_feeding_changes_the_decoder_state(feed):
+    """The fed row of the state is the last of the decoder's layers and depends on the source
+    through the attention context at every step, not only through the initial state; with
+    feed="input" the next step's recurrence sees it too."""
+    model = tiny_model("gru", feed=feed)
+    src, lengths, tgt = make_batch([5, 2, 7], [4, 6, 3])
+    memory, keys, mask, state = model.encode(src, lengths)
+    assert state.shape == (2, 3, 24)  # decoder layer + fed row
+    bos = torch.full((3,), 1)
+    with torch.no_grad():
+        _, after = model._step(bos, state, memory, keys, mask)
+        _, other = model._step(bos, state, memory.flip(1), keys.flip(1), mask)
+        torch.testing.assert_close(after[0], other[0])  # this step's first layer has not seen the context ...
+        assert not torch.allclose(after[1], other[1])  # ... the fed row has
+        _, after2 = model._step(bos, after, memory, keys, mask)
+        _, other2 = model._step(bos, other, memory, keys, mask)
+    if feed == "input":  # the next step's recurrence is fed it
+        assert not torch.allclose(after2[0], other2[0])
+
+
+def test_attention_feeding_needs_attention():
+    with pytest.raises(ValueError, match="needs attention"):
+        tiny_model("gru", attention=False, feed="layer")
+    for bad, match in [({"feed": "coverage"}, "must be one of none, layer, input"),
+                       ({"feed": "layer", "attention": False}, "needs --attention")]:
+        with pytest.raises(ConfigError, match=match):
+            registry.tasks.create("seq2seq", **bad)
 
 
 # -- datasets ---------------------------------------------------------------------------------
@@ -339,6 +381,10 @@ def test_seqkit_predict_seq2seq_checkpoint(g2p_run):
     probs = [p["probability"] for p in preds]
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
     assert predict(loaded, ["tomato"], top_k=3) == predict(loaded, ["tomato"], top_k=3, beam=loaded.task.beam)
+    as_json = run_seqkit("predict", "--checkpoint", str(out / "checkpoint.pt"), "--beam", "4", "--top-k", "3",
+                         "--json", "tomato")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == [{"text": "tomato", "predictions": preds}]
     greedy = predict(loaded, ["tomato", "cat"], top_k=3, beam=1)
     assert [len(p) for p in greedy] == [1, 1]  # one hypothesis, whatever --top-k
     again = evaluate_run(loaded)  # the run's own test split, same decoding: the same figures
