@@ -11,13 +11,16 @@ One place for the whole feature:
 
 The hooks below register them as ``module:attribute`` targets, imported on first use, with
 the run defaults the task changes, and declare the task's ``seqkit run`` options
-``--beam``, ``--teacher-forcing``, ``--attention``.
+``--beam``, ``--teacher-forcing``, ``--attention``, ``--feed``.
 """
 from __future__ import annotations
 
 from seqkit import hookimpl
 from seqkit.options import Option
 
+
+#: ``--feed``: how the attention context reaches the decoder's recurrence (:mod:`.model`)
+FEEDS = ("none", "layer", "input")
 
 #: the run options seq2seq uses unless the user set them (see docs/seq2seq.md); the cell and
 #: collator are the global ``auto``: fused-gru and fused-pack where the compiled ops load
@@ -52,3 +55,8 @@ def seqkit_add_run_options(add):
                help="seq2seq: probability of feeding the gold token to the decoder (default: the task's, 1.0)."))
     add(Option("attention", type=bool, flag="--attention/--no-attention", **task,
                help="seq2seq: Luong attention over the encoder outputs (default: the task's, on)."))
+    add(Option("feed", choices=FEEDS, metavar="|".join(FEEDS), **task,
+               help="seq2seq: how the attention context reaches the decoder's recurrence: none (attention shapes "
+                    "the readout only), layer (a second decoder layer runs over [output; context]) or input "
+                    "(Luong's input feeding; the decoder steps one position at a time in training) (default: the "
+                    "task's, none)."))

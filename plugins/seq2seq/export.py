@@ -7,7 +7,7 @@
   decoder, (h, c), else 1).
 - ``decoder``: ``(tokens [B] int64, state, memory, keys, mask) -> (log_probs [B, V], state)``:
   one step of the decoder from the previous token (``<s>`` = 1 first). With the attention
-  fed to a second decoder layer (``-o task.feed=layer``) ``L`` counts that layer too (last).
+  fed to a second decoder layer (``--feed layer``) ``L`` counts that layer too (last).
 
 Greedy decoding is a loop over the decoder step: feed ``<s>``, take the argmax, stop at
 ``</s>`` (2) or after ``2 * longest source + 10`` steps, as ``seqkit predict --beam 1`` does

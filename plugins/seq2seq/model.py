@@ -46,6 +46,8 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from seqkit.data.batch import Batch
 from seqkit.nn.packed import map_packed
 
+from . import FEEDS
+
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<s>", "</s>", "<unk>")
 
@@ -148,8 +150,6 @@ def _join_state(first, fed):
     return torch.cat([first, fed])
 
 
-#: ``Seq2Seq(feed=...)``: how the attention context reaches the decoder's recurrence
-FEEDS = ("none", "layer", "input")
 
 
 class Seq2Seq(nn.Module):

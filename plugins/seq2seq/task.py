@@ -8,10 +8,9 @@ and ``exact_match`` (fractions, :mod:`seqkit_plugins.seq2seq.metrics`), with gre
 
 Task options (``-o task.KEY=VALUE``, or the ``seqkit run`` flags in brackets):
 ``beam`` [``--beam``], ``teacher_forcing`` [``--teacher-forcing``], ``attention``
-[``--attention/--no-attention``], ``decoder_hidden`` (default: the encoder's output width),
+[``--attention/--no-attention``], ``feed`` [``--feed``], ``decoder_hidden`` (default: the encoder's output width),
 ``max_len`` (decoding steps; default 2 x source length + 10), ``length_penalty`` (beam
-ranking by logp / length ** penalty; default 0), ``feed`` (``none``, ``layer`` or ``input``:
-how the attention context reaches the decoder's recurrence, :mod:`.model`), ``show_errors``
+ranking by logp / length ** penalty; default 0), ``show_errors``
 (examples printed).
 """
 from __future__ import annotations
@@ -30,9 +29,9 @@ from seqkit.data.batch import Batch
 from seqkit.engine.task import Task, TaskContext
 from seqkit.errors import ConfigError, DataError
 
-from . import DEFAULTS
+from . import DEFAULTS, FEEDS
 from .metrics import best_reference, sequence_metrics
-from .model import BOS, EOS, FEEDS, PAD, UNK, Seq2Seq, Seq2SeqBatch, TargetVocab, decode, masked_cross_entropy, target_tensor
+from .model import BOS, EOS, PAD, UNK, Seq2Seq, Seq2SeqBatch, TargetVocab, decode, masked_cross_entropy, target_tensor
 
 
 def target_tokens(target: Any) -> list[str]:
@@ -93,9 +92,9 @@ class Seq2SeqTask(Task):
         if decoder_hidden is not None and int(decoder_hidden) < 1:
             raise ConfigError(f"-o task.decoder_hidden must be at least 1, got {decoder_hidden}")
         if feed not in FEEDS:
-            raise ConfigError(f"-o task.feed must be one of {', '.join(FEEDS)}, got {feed!r}")
+            raise ConfigError(f"--feed must be one of {', '.join(FEEDS)}, got {feed!r}")
         if feed != "none" and not attention:
-            raise ConfigError(f"-o task.feed={feed} feeds the attention context to the decoder: it needs --attention")
+            raise ConfigError(f"--feed {feed} feeds the attention context to the decoder: it needs --attention")
         self.feed = feed
         self.beam, self.teacher_forcing, self.attention = int(beam), float(teacher_forcing), bool(attention)
         self.decoder_hidden = None if decoder_hidden is None else int(decoder_hidden)

@@ -73,10 +73,10 @@ def test_an_exported_classifier_reproduces_predict_on_the_test_split(classify_ru
 
 @pytest.fixture(scope="module", params=["none", "layer", "input"])
 def seq2seq_run(tmp_path_factory, request):
-    """A small seq2seq run for each way of feeding the attention to the decoder (-o task.feed)."""
+    """A small seq2seq run for each way of feeding the attention to the decoder (--feed)."""
     out = tmp_path_factory.mktemp("seq2seq") / "run"
     return _train(out, "--task", "seq2seq", "--data", str(SAMPLE), "--epochs", "3", "--hidden-size", "32",
-                  "--embedding-dim", "16", "--precision", "fp32", "--cell", "gru", "-o", f"task.feed={request.param}")
+                  "--embedding-dim", "16", "--precision", "fp32", "--cell", "gru", "--feed", request.param)
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
