@@ -9,6 +9,7 @@ and ``exact_match`` (fractions, :mod:`seqkit_plugins.seq2seq.metrics`), with gre
 Task options (``-o task.KEY=VALUE``, or the ``seqkit run`` flags in brackets):
 ``beam`` [``--beam``], ``teacher_forcing`` [``--teacher-forcing``], ``attention``
 [``--attention/--no-attention``], ``feed`` [``--feed``], ``decoder_hidden`` (default: the encoder's output width),
+``decoder_layers`` (default: ``--layers``, which sets the encoder's),
 ``max_len`` (decoding steps; default 2 x source length + 10), ``length_penalty`` (beam
 ranking by logp / length ** penalty; default 0), ``show_errors``
 (examples printed).
@@ -83,14 +84,17 @@ class Seq2SeqTask(Task):
     defaults: ClassVar[dict] = DEFAULTS
 
     def __init__(self, *, beam: int = 5, teacher_forcing: float = 1.0, attention: bool = True,
-                 decoder_hidden: int | None = None, max_len: int | None = None, length_penalty: float = 0.0,
-                 feed: str = "none", show_errors: int = 10):
+                 decoder_hidden: int | None = None, decoder_layers: int | None = None, max_len: int | None = None,
+                 length_penalty: float = 0.0, feed: str = "none", show_errors: int = 10):
         if int(beam) < 1:
             raise ConfigError(f"--beam must be at least 1 (1: greedy), got {beam}")
         if not 0.0 <= float(teacher_forcing) <= 1.0:
             raise ConfigError(f"--teacher-forcing must be in [0, 1], got {teacher_forcing}")
         if decoder_hidden is not None and int(decoder_hidden) < 1:
             raise ConfigError(f"-o task.decoder_hidden must be at least 1, got {decoder_hidden}")
+        if decoder_layers is not None and int(decoder_layers) < 1:
+            raise ConfigError(f"-o task.decoder_layers must be at least 1, got {decoder_layers}")
+        self.decoder_layers = None if decoder_layers is None else int(decoder_layers)
         if feed not in FEEDS:
             raise ConfigError(f"--feed must be one of {', '.join(FEEDS)}, got {feed!r}")
         if feed != "none" and not attention:
@@ -159,14 +163,17 @@ class Seq2SeqTask(Task):
         return Seq2SeqCollator(ctx.make_collator(ctx.encoder), self.vocab)
 
     def state_dict(self) -> dict:
-        return {"vocab": self.vocab.state_dict(), "joiner": self.joiner, "feed": self.feed}
+        return {"vocab": self.vocab.state_dict(), "joiner": self.joiner, "feed": self.feed,
+                "decoder_layers": self.decoder_layers}
 
     def load_state_dict(self, state: dict) -> None:
         if "vocab" not in state:
             raise KeyError("task_state.vocab")
         self.vocab = TargetVocab().load_state_dict(state["vocab"])
         self.joiner = state.get("joiner", " ")
-        self.feed = state.get("feed", "none")  # the model's own architecture (runs before 0.2: none)
+        # the model's own architecture (runs before 0.2: no feeding, the decoder as deep as --layers)
+        self.feed = state.get("feed", "none")
+        self.decoder_layers = state.get("decoder_layers")
 
     # -- model ---------------------------------------------------------------------
     def build_model(self, ctx: TaskContext):
@@ -177,11 +184,13 @@ class Seq2SeqTask(Task):
         feed_cell = make_cell(dec_hidden + enc_out, hidden_size=dec_hidden, bidirectional=False, num_layers=1) \
             if self.feed == "layer" else None
         decoder_input = m.embedding_dim + (dec_hidden if self.feed == "input" else 0)
+        decoder_layers = self.decoder_layers or m.layers
         return Seq2Seq(source_symbols=encoder.size, target_symbols=len(self.vocab),
                        encoder_cell=make_cell(m.embedding_dim),
-                       decoder_cell=make_cell(decoder_input, hidden_size=dec_hidden, bidirectional=False),
+                       decoder_cell=make_cell(decoder_input, hidden_size=dec_hidden, bidirectional=False,
+                                              num_layers=decoder_layers),
                        embedding_dim=m.embedding_dim, encoder_hidden=m.hidden_size,
-                       decoder_hidden=dec_hidden, bidirectional=m.bidirectional, decoder_layers=m.layers,
+                       decoder_hidden=dec_hidden, bidirectional=m.bidirectional, decoder_layers=decoder_layers,
                        attention=self.attention, input_dropout=m.input_dropout,
                        output_dropout=m.head_dropout, source_pad=encoder.pad_index, feed=self.feed,
                        feed_cell=feed_cell)

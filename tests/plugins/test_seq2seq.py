@@ -226,6 +226,31 @@ def test_attention_feeding_needs_attention():
             registry.tasks.create("seq2seq", **bad)
 
 
+@pytest.mark.parametrize("feed", ["none", "layer", "input"])
+def test_decoder_layers_apart_from_the_encoders(feed):
+    """--layers sets the encoder's depth and, unless -o task.decoder_layers says otherwise, the
+    decoder's; the choice travels in task_state (older checkpoints: the decoder as deep as --layers)."""
+    from seqkit_plugins.seq2seq.model import TargetVocab
+
+    ctx = TaskContext.from_config(RunConfig(task="seq2seq", cell="gru", layers=2, hidden_size=8, embedding_dim=4))
+    ctx.encoder = _Enc()
+    for options, depth in [({}, 2), ({"decoder_layers": 1}, 1), ({"decoder_layers": 3}, 3)]:
+        task = registry.tasks.create("seq2seq", feed=feed, **options)
+        task.vocab = TargetVocab(["AH", "T"])
+        model = task.build_model(ctx)
+        assert model.encoder.num_layers == 2 and model.decoder.num_layers == depth
+        _, _, _, state = model.encode(*make_batch([3, 2], [1, 1])[:2])
+        assert state.shape == (depth + (feed != "none"), 2, 16)
+        loaded = registry.tasks.create("seq2seq")
+        loaded.load_state_dict(task.state_dict())
+        assert (loaded.feed, loaded.decoder_layers) == (feed, options.get("decoder_layers"))
+    old = registry.tasks.create("seq2seq", feed="layer", decoder_layers=1)
+    old.load_state_dict({"vocab": TargetVocab(["AH"]).state_dict(), "joiner": " "})  # a 0.1 task_state
+    assert (old.feed, old.decoder_layers) == ("none", None)
+    with pytest.raises(ConfigError, match="decoder_layers must be at least 1"):
+        registry.tasks.create("seq2seq", decoder_layers=0)
+
+
 # -- datasets ---------------------------------------------------------------------------------
 def test_pairs_parser_bad_lines(tmp_path):
     path = tmp_path / "pairs.tsv"
