@@ -39,7 +39,7 @@ OLD_RECIPE = ("--task seq2seq --dataset cmudict --cell fused-gru --collator fuse
               "--precision auto --embedding-dim 64 --hidden-size 128 --layers 1 --bidirectional --dropout 0 "
               "--input-dropout 0 --head-dropout 0 --label-smoothing 0.1 --optimizer adamw --lr 0.0015 "
               "--weight-decay 0.01 --schedule onecycle --clip 1.0 --epochs 22 --batch-size 128 --test-size 0.1 "
-              "--beam 5 --teacher-forcing 1.0 --attention --feed none").split()
+              "--beam 5 --teacher-forcing 1.0 --attention --feed none -o task.decoder_hidden=256").split()
 
 COLUMNS = ["row", "WER", "WER any", "PER", "PER any", "exact", "greedy WER", "train s", "final eval s",
            "all evals s", "epochs", "params"]

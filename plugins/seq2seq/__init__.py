@@ -25,8 +25,8 @@ FEEDS = ("none", "layer", "input")
 #: the run options seq2seq uses unless the user set them (see docs/seq2seq.md); the cell and
 #: collator are the global ``auto``: fused-gru and fused-pack where the compiled ops load
 DEFAULTS = {"dataset": "cmudict", "precision": "auto",
-            "hidden_size": 128, "embedding_dim": 64, "epochs": 22, "batch_size": 128, "lr": 1.5e-3,
-            "weight_decay": 0.01, "label_smoothing": 0.1, "input_dropout": 0.0, "head_dropout": 0.0,
+            "hidden_size": 192, "embedding_dim": 64, "epochs": 11, "batch_size": 128, "lr": 1.5e-3,
+            "weight_decay": 0.01, "label_smoothing": 0.1, "input_dropout": 0.1, "head_dropout": 0.2,
             "test_size": 0.1}
 
 
@@ -59,4 +59,4 @@ def seqkit_add_run_options(add):
                help="seq2seq: how the attention context reaches the decoder's recurrence: none (attention shapes "
                     "the readout only), layer (a second decoder layer runs over [output; context]) or input "
                     "(Luong's input feeding; the decoder steps one position at a time in training) (default: the "
-                    "task's, none)."))
+                    "task's, layer)."))

@@ -8,7 +8,7 @@ and ``exact_match`` (fractions, :mod:`seqkit_plugins.seq2seq.metrics`), with gre
 
 Task options (``-o task.KEY=VALUE``, or the ``seqkit run`` flags in brackets):
 ``beam`` [``--beam``], ``teacher_forcing`` [``--teacher-forcing``], ``attention``
-[``--attention/--no-attention``], ``feed`` [``--feed``], ``decoder_hidden`` (default: the encoder's output width),
+[``--attention/--no-attention``], ``feed`` [``--feed``], ``decoder_hidden`` (default 256),
 ``decoder_layers`` (default: ``--layers``, which sets the encoder's),
 ``max_len`` (decoding steps; default 2 x source length + 10), ``length_penalty`` (beam
 ranking by logp / length ** penalty; default 0), ``show_errors``
@@ -84,8 +84,8 @@ class Seq2SeqTask(Task):
     defaults: ClassVar[dict] = DEFAULTS
 
     def __init__(self, *, beam: int = 5, teacher_forcing: float = 1.0, attention: bool = True,
-                 decoder_hidden: int | None = None, decoder_layers: int | None = None, max_len: int | None = None,
-                 length_penalty: float = 0.0, feed: str = "none", show_errors: int = 10):
+                 decoder_hidden: int | None = 256, decoder_layers: int | None = None, max_len: int | None = None,
+                 length_penalty: float = 0.0, feed: str = "layer", show_errors: int = 10):
         if int(beam) < 1:
             raise ConfigError(f"--beam must be at least 1 (1: greedy), got {beam}")
         if not 0.0 <= float(teacher_forcing) <= 1.0:
@@ -164,15 +164,17 @@ class Seq2SeqTask(Task):
 
     def state_dict(self) -> dict:
         return {"vocab": self.vocab.state_dict(), "joiner": self.joiner, "feed": self.feed,
-                "decoder_layers": self.decoder_layers}
+                "decoder_hidden": self.decoder_hidden, "decoder_layers": self.decoder_layers}
 
     def load_state_dict(self, state: dict) -> None:
         if "vocab" not in state:
             raise KeyError("task_state.vocab")
         self.vocab = TargetVocab().load_state_dict(state["vocab"])
         self.joiner = state.get("joiner", " ")
-        # the model's own architecture (runs before 0.2: no feeding, the decoder as deep as --layers)
+        # the model's own architecture (runs before 0.2: no feeding, the decoder as wide as the
+        # encoder's output and as deep as --layers)
         self.feed = state.get("feed", "none")
+        self.decoder_hidden = state.get("decoder_hidden")
         self.decoder_layers = state.get("decoder_layers")
 
     # -- model ---------------------------------------------------------------------

@@ -235,18 +235,18 @@ def test_decoder_layers_apart_from_the_encoders(feed):
     ctx = TaskContext.from_config(RunConfig(task="seq2seq", cell="gru", layers=2, hidden_size=8, embedding_dim=4))
     ctx.encoder = _Enc()
     for options, depth in [({}, 2), ({"decoder_layers": 1}, 1), ({"decoder_layers": 3}, 3)]:
-        task = registry.tasks.create("seq2seq", feed=feed, **options)
+        task = registry.tasks.create("seq2seq", feed=feed, decoder_hidden=12, **options)
         task.vocab = TargetVocab(["AH", "T"])
         model = task.build_model(ctx)
         assert model.encoder.num_layers == 2 and model.decoder.num_layers == depth
         _, _, _, state = model.encode(*make_batch([3, 2], [1, 1])[:2])
-        assert state.shape == (depth + (feed != "none"), 2, 16)
+        assert state.shape == (depth + (feed != "none"), 2, 12)
         loaded = registry.tasks.create("seq2seq")
         loaded.load_state_dict(task.state_dict())
-        assert (loaded.feed, loaded.decoder_layers) == (feed, options.get("decoder_layers"))
+        assert (loaded.feed, loaded.decoder_hidden, loaded.decoder_layers) == (feed, 12, options.get("decoder_layers"))
     old = registry.tasks.create("seq2seq", feed="layer", decoder_layers=1)
     old.load_state_dict({"vocab": TargetVocab(["AH"]).state_dict(), "joiner": " "})  # a 0.1 task_state
-    assert (old.feed, old.decoder_layers) == ("none", None)
+    assert (old.feed, old.decoder_hidden, old.decoder_layers) == ("none", None, None)  # as wide as the encoder
     with pytest.raises(ConfigError, match="decoder_layers must be at least 1"):
         registry.tasks.create("seq2seq", decoder_layers=0)
 
