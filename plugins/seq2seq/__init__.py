@@ -25,7 +25,7 @@ FEEDS = ("none", "layer", "input")
 #: the run options seq2seq uses unless the user set them (see docs/seq2seq.md); the cell and
 #: collator are the global ``auto``: fused-gru and fused-pack where the compiled ops load
 DEFAULTS = {"dataset": "cmudict", "precision": "auto",
-            "hidden_size": 192, "embedding_dim": 64, "epochs": 10, "batch_size": 128, "lr": 1.5e-3,
+            "hidden_size": 192, "embedding_dim": 64, "epochs": 11, "batch_size": 128, "lr": 1.5e-3,
             "weight_decay": 0.01, "label_smoothing": 0.1, "input_dropout": 0.1, "head_dropout": 0.2,
             "test_size": 0.1}
 
