@@ -231,6 +231,10 @@ class Seq2Seq(nn.Module):
         scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))
         return torch.bmm(torch.softmax(scores, dim=-1), memory)
 
+    def _attentional(self, context: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """Luong's attentional vector ``tanh(W_c [context; h])``."""
+        return torch.tanh(self.combine(torch.cat([context, h], dim=-1)))
+
     def _decode(self, x: torch.Tensor, state, memory, keys, mask):
         """The decoder over inputs ``x (T, B, E)`` from ``state``: ``(logits (B, T, V), state)``."""
         if self.feed == "none":
@@ -238,7 +242,7 @@ class Seq2Seq(nn.Module):
             dec = out.transpose(0, 1)
             if self.attention:
                 context = self._attend(dec, memory, keys, mask)
-                dec = torch.tanh(self.combine(torch.cat([context, dec], dim=-1)))
+                dec = self._attentional(context, dec)
             return self.out(self.output_dropout(dec)), state
         if self.feed == "input":
             return self._decode_input_fed(x, state, memory, keys, mask)
@@ -247,7 +251,7 @@ class Seq2Seq(nn.Module):
         query = out.transpose(0, 1)
         context = self._attend(query, memory, keys, mask)
         out, fed = self.feed_cell(torch.cat([query, context], dim=-1).transpose(0, 1), fed)
-        dec = torch.tanh(self.combine(torch.cat([context, out.transpose(0, 1)], dim=-1)))
+        dec = self._attentional(context, out.transpose(0, 1))
         return self.out(self.output_dropout(dec)), _join_state(first, fed)
 
     def _decode_input_fed(self, x: torch.Tensor, state, memory, keys, mask):
@@ -260,7 +264,7 @@ class Seq2Seq(nn.Module):
             out, first = self.decoder(torch.cat([x[t], fed.to(x.dtype)], dim=-1).unsqueeze(0), first)
             query = out.transpose(0, 1)  # (B, 1, Hd)
             context = self._attend(query, memory, keys, mask)
-            attentional = torch.tanh(self.combine(torch.cat([context, query], dim=-1)))
+            attentional = self._attentional(context, query)
             outputs.append(attentional)
             fed = attentional.squeeze(1)
         dec = torch.cat(outputs, dim=1)
